@@ -1,0 +1,101 @@
+"""The `reelflow` command: dev stack, schema migrations, bootstrap."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from pydantic import ValidationError
+
+from reelflow.settings import Settings
+
+
+def _devstack_up(settings: Settings, _: argparse.Namespace) -> int:
+    from devstack import services
+
+    for status in services.up(settings):
+        print(f"{status.name:<10} {status.state:<8} {status.endpoint:<45} log: {status.log}")
+    return 0
+
+
+def _devstack_down(settings: Settings, _: argparse.Namespace) -> int:
+    from devstack import services
+
+    stopped = services.down(settings)
+    print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    return 0
+
+
+def _devstack_status(settings: Settings, _: argparse.Namespace) -> int:
+    from devstack import services
+
+    statuses = services.status(settings)
+    for status in statuses:
+        pid = f"pid {status.pid}" if status.pid else ""
+        print(f"{status.name:<10} {status.state:<8} {pid:<10} {status.endpoint:<45} log: {status.log}")
+    return 0 if all(s.ready for s in statuses) else 3
+
+
+def _fetch_jars(settings: Settings, _: argparse.Namespace) -> int:
+    from devstack.jars import fetch_all
+
+    for name, jars in fetch_all(settings.jar_dir).items():
+        print(f"{name:<16} {len(jars):>3} jars in {settings.jar_dir / name}")
+    return 0
+
+
+def _migrate(settings: Settings, _: argparse.Namespace) -> int:
+    from storage.history import History
+    from storage.migrate import current, upgrade
+
+    upgrade(settings.postgres_dsn)
+    print(f"postgres   schema at revision {current(settings.postgres_dsn)}")
+    history = History.connect(settings)
+    history.close()
+    print(f"cassandra  keyspace {settings.cassandra_keyspace} up to date")
+    return 0
+
+
+Handler = Callable[[Settings, argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="reelflow", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    devstack = commands.add_parser("devstack", help="local PostgreSQL, Cassandra and S3 servers")
+    actions = devstack.add_subparsers(dest="action", required=True)
+    for name, handler, text in (
+        ("up", _devstack_up, "start every service and wait until it answers (idempotent)"),
+        ("down", _devstack_down, "stop the services this dev stack started"),
+        ("status", _devstack_status, "show each service, its endpoint and log"),
+    ):
+        actions.add_parser(name, help=text).set_defaults(handler=handler)
+
+    commands.add_parser("jars", help="fetch the Java jars once into the cache").set_defaults(
+        handler=_fetch_jars
+    )
+    commands.add_parser(
+        "migrate", help="apply the PostgreSQL migrations and the Cassandra schema"
+    ).set_defaults(handler=_migrate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"reelflow: invalid settings: {exc}", file=sys.stderr)
+        return 2
+    handler: Handler = args.handler
+    try:
+        return handler(settings, args)
+    except RuntimeError as exc:
+        print(f"reelflow: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""One settings object that names every endpoint and secret of a Reelflow deployment."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Values that mark a secret as "not chosen yet"; `prod` refuses to start with any of them.
+PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "placeholder", "dev"})
+LOCAL_SECRET_PREFIX = "local-only-"
+SECRET_FIELDS = ("jwt_secret", "url_signing_secret", "drm_master_key")
+
+
+class SettingsError(ValueError):
+    """A deployment's settings cannot be used as they are."""
+
+
+class Settings(BaseSettings):
+    """Reelflow configuration, read from `REELFLOW_*` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="REELFLOW_", extra="ignore")
+
+    deployment: Literal["local", "prod"] = "local"
+    state_dir: Path = PROJECT_ROOT / ".state"
+    cache_dir: Path = Path.home() / ".cache" / "reelflow"
+
+    postgres_dsn: str = "postgresql://reelflow:reelflow@127.0.0.1:55432/reelflow"
+    postgres_pool_max: int = 10
+
+    cassandra_contact_points: Annotated[list[str], NoDecode] = ["127.0.0.1"]
+    cassandra_port: int = 59042
+    cassandra_keyspace: str = "reelflow"
+    cassandra_replication: str = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+    cassandra_event_buckets: int = Field(default=8, ge=1, le=256)
+    watch_event_ttl_days: int = Field(default=400, ge=1)
+
+    object_store: Literal["local", "s3"] = "local"
+    object_store_dir: Path | None = None
+    s3_bucket: str = "reelflow"
+    s3_endpoint_url: str | None = "http://127.0.0.1:59000"
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = "reelflow"
+    s3_secret_access_key: SecretStr = SecretStr("reelflow-local-secret")
+
+    cdn_base_url: str = "http://127.0.0.1:8000/cdn"
+    api_base_url: str = "http://127.0.0.1:8000"
+
+    spark_master: str = "local[2]"
+
+    jwt_secret: SecretStr = SecretStr(LOCAL_SECRET_PREFIX + "jwt")
+    url_signing_secret: SecretStr = SecretStr(LOCAL_SECRET_PREFIX + "url-signing")
+    # 32 bytes, hex: the key that wraps every per-video DRM content key in the catalog.
+    drm_master_key: SecretStr = SecretStr(LOCAL_SECRET_PREFIX + "drm-master")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_contact_points(cls, data: object) -> object:
+        if isinstance(data, dict):
+            points = data.get("cassandra_contact_points")
+            if isinstance(points, str):
+                data["cassandra_contact_points"] = [p.strip() for p in points.split(",") if p]
+        return data
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.deployment != "prod":
+            return self
+        bad = [
+            f"REELFLOW_{name.upper()}"
+            for name in SECRET_FIELDS
+            if _is_placeholder(getattr(self, name).get_secret_value())
+        ]
+        if _is_placeholder(self.s3_secret_access_key.get_secret_value()) and self.object_store == "s3":
+            bad.append("REELFLOW_S3_SECRET_ACCESS_KEY")
+        if bad:
+            raise SettingsError(
+                "deployment 'prod' refuses to start: set real values for "
+                + ", ".join(bad)
+                + " (missing, placeholder or local-only secrets are not allowed)"
+            )
+        return self
+
+    @property
+    def objects_dir(self) -> Path:
+        """Root directory of the local object store."""
+        return self.object_store_dir or self.state_dir / "objects"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.state_dir / "dagster"
+
+    @property
+    def jar_dir(self) -> Path:
+        return self.cache_dir / "jars"
+
+
+def _is_placeholder(value: str) -> bool:
+    lowered = value.strip().lower()
+    return lowered in PLACEHOLDER_SECRETS or lowered.startswith(LOCAL_SECRET_PREFIX)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,51 @@
+"""Spark over Cassandra: session settings and the day-at-a-time read of watch events."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from typing import Any
+
+from reelflow.settings import Settings
+
+CASSANDRA_FORMAT = "org.apache.spark.sql.cassandra"
+
+
+def spark_config(settings: Settings) -> dict[str, str]:
+    """Session settings: the cached connector jars (no download at run time) and Cassandra."""
+    config = {
+        "spark.master": settings.spark_master,
+        "spark.app.name": "reelflow",
+        # Spark expands the glob itself, so loading the settings never touches the jar cache.
+        "spark.jars": str(settings.jar_dir / "spark-connector" / "*.jar"),
+        "spark.sql.extensions": "com.datastax.spark.connector.CassandraSparkExtensions",
+        "spark.cassandra.connection.host": ",".join(settings.cassandra_contact_points),
+        "spark.cassandra.connection.port": str(settings.cassandra_port),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": "8",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.pyspark.python": sys.executable,
+    }
+    if settings.deployment == "local":
+        config |= {
+            "spark.driver.host": "127.0.0.1",
+            "spark.driver.bindAddress": "127.0.0.1",
+            "spark.ui.enabled": "false",
+        }
+    return config
+
+
+def read_watch_events(spark: Any, keyspace: str, day: date, buckets: int) -> Any:
+    """The watch events of one day as a DataFrame, read from that day's partitions only.
+
+    Naming every `(day, bucket)` partition key lets the connector push the restriction down to
+    Cassandra instead of scanning the table.
+    """
+    frame = spark.read.format(CASSANDRA_FORMAT).options(keyspace=keyspace, table="watch_events_by_day")
+    events = frame.load()
+    return events.where((events.day == day) & events.bucket.isin(list(range(buckets))))
+
+
+def physical_plan(frame: Any) -> str:
+    """The executed physical plan of a DataFrame, as Spark prints it."""
+    return str(frame._jdf.queryExecution().executedPlan().toString())

@@ -1,0 +1,26 @@
+"""Shared fixtures: the real dev stack (started once, idempotently) and settings pointing at it."""
+
+from __future__ import annotations
+
+import pytest
+
+from devstack import services
+from reelflow.settings import Settings
+
+pytest_plugins = [
+    "tests.fixtures.catalog",
+    "tests.fixtures.history",
+    "tests.fixtures.objects",
+]
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def dev_stack(settings: Settings) -> Settings:
+    """PostgreSQL, Cassandra and S3Proxy running (`make test` starts them; so does this)."""
+    services.up(settings)
+    return settings

@@ -1,0 +1,79 @@
+"""The dev stack on its own ports and state dir: up is idempotent, status tells, down stops all."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from devstack import services
+from reelflow.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def own_stack(settings: Settings) -> Iterator[Settings]:
+    state = settings.state_dir / "devstack-test"
+    shutil.rmtree(state, ignore_errors=True)
+    stack = Settings(
+        state_dir=state,
+        postgres_dsn="postgresql://stacktest:stacktest-pw@127.0.0.1:55532/stacktest",
+        cassandra_port=59142,
+        s3_endpoint_url="http://127.0.0.1:59100",
+    )
+    yield stack
+    services.down(stack)
+    shutil.rmtree(state, ignore_errors=True)
+
+
+def test_up_twice_status_and_down(own_stack: Settings) -> None:
+    first = services.up(own_stack)
+    assert [s.name for s in first] == ["postgres", "cassandra", "s3proxy"]
+    assert all(s.ready for s in first), first
+    pids = {s.name: s.pid for s in first}
+
+    second = services.up(own_stack)
+    assert {s.name: s.pid for s in second} == pids, "a second `up` must reuse the running services"
+
+    reported = {s.name: s for s in services.status(own_stack)}
+    assert reported["postgres"].endpoint == "postgresql://127.0.0.1:55532/stacktest"
+    assert reported["cassandra"].endpoint == "cql://127.0.0.1:59142"
+    assert reported["s3proxy"].endpoint == "http://127.0.0.1:59100"
+    assert all(s.state == "ready" and s.log.exists() for s in reported.values())
+
+    # The configured role, password and database exist: the DSN works as written.
+    with psycopg.connect(own_stack.postgres_dsn) as conn:
+        assert conn.execute("SELECT current_user, current_database()").fetchone() == (
+            "stacktest",
+            "stacktest",
+        )
+
+    assert sorted(services.down(own_stack)) == ["cassandra", "postgres", "s3proxy"]
+    after = services.status(own_stack)
+    assert all(s.pid is None and s.state == "stopped" for s in after)
+    for pid in pids.values():
+        assert pid is not None and services._process_start_time(pid) is None
+    for service in services.services(own_stack):
+        assert not services._port_open(service.port), f"{service.name} still listens"
+    assert services.down(own_stack) == []
+
+
+def test_failed_start_reports_log_tail(own_stack: Settings) -> None:
+    broken_settings = own_stack.model_copy(
+        update={
+            "state_dir": own_stack.state_dir / "broken",
+            "postgres_dsn": "postgresql://stacktest:pw@127.0.0.1:55533/stacktest",
+        }
+    )
+    broken = services.Postgres(broken_settings)
+    # A data directory that claims a cluster but holds none: the server exits at once.
+    (broken.data_dir).mkdir(parents=True)
+    (broken.data_dir / "PG_VERSION").write_text("15\n")
+    broken.launch()
+    with pytest.raises(services.ServiceError) as failure:
+        broken.wait_ready()
+    message = str(failure.value)
+    assert "postgres exited during start-up" in message
+    assert str(broken.log_file) in message
+    assert broken.pid() is None

@@ -1,0 +1,51 @@
+"""Every deployment's definitions load, with the same resource keys."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.definitions import build_definitions
+from pipelines.resources import RESOURCES, resources_for
+from reelflow.settings import Settings
+from tests.unit.reelflow.test_settings import REAL_SECRETS
+
+
+def prod_settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("REELFLOW_DEPLOYMENT", "prod")
+    monkeypatch.setenv("REELFLOW_OBJECT_STORE", "s3")
+    monkeypatch.setenv("REELFLOW_S3_SECRET_ACCESS_KEY", "0d9c8b7a6f5e4d3c2b1a")
+    monkeypatch.setenv("REELFLOW_SPARK_MASTER", "spark://spark-master:7077")
+    for name, value in REAL_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    return Settings()
+
+
+def test_local_definitions_load() -> None:
+    defs = build_definitions(Settings())
+    defs.validate_loadable()
+    graph = defs.resolve_asset_graph()
+    assert {key.to_user_string() for key in graph.get_all_asset_keys()} >= {"daily_watch_events"}
+
+
+def test_prod_definitions_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = prod_settings(monkeypatch)
+    defs = build_definitions(settings)
+    defs.validate_loadable()
+    spark = resources_for(settings)["pyspark"]
+    assert spark.spark_config["spark.master"] == "spark://spark-master:7077"
+    assert "spark.driver.bindAddress" not in spark.spark_config
+
+
+def test_every_deployment_has_the_same_resource_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    local = resources_for(Settings())
+    prod = resources_for(prod_settings(monkeypatch))
+    assert set(RESOURCES) == {"local", "prod"}
+    assert set(local) == set(prod) == {"catalog", "history", "object_store", "pyspark"}
+
+
+def test_prod_refuses_the_local_object_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = prod_settings(monkeypatch)
+    monkeypatch.setenv("REELFLOW_OBJECT_STORE", "local")
+    with pytest.raises(ValueError, match="REELFLOW_OBJECT_STORE=s3"):
+        resources_for(Settings())
+    assert settings.object_store == "s3"

@@ -1,0 +1,74 @@
+"""Settings: environment prefix, deployments, and refusal of placeholder secrets in prod."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from reelflow.cli import main
+from reelflow.settings import Settings
+
+REAL_SECRETS = {
+    "REELFLOW_JWT_SECRET": "9b1f0c6a3e7d4b2f8a5c1e0d7b3a9f6c",
+    "REELFLOW_URL_SIGNING_SECRET": "4e8a2c6f1b9d3e7a5c0f8b2d6a4e1c9f",
+    "REELFLOW_DRM_MASTER_KEY": "c3f7a1e9b5d2f8c4a6e0b7d3f1a9c5e2",
+}
+
+
+def test_local_defaults_point_at_the_dev_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("REELFLOW_DEPLOYMENT", "REELFLOW_POSTGRES_DSN", "REELFLOW_CASSANDRA_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings()
+    assert settings.deployment == "local"
+    assert settings.postgres_dsn.endswith("@127.0.0.1:55432/reelflow")
+    assert settings.cassandra_port == 59042
+    assert settings.objects_dir == settings.state_dir / "objects"
+
+
+def test_environment_prefix_and_contact_point_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REELFLOW_CASSANDRA_CONTACT_POINTS", "10.0.0.1, 10.0.0.2")
+    monkeypatch.setenv("REELFLOW_OBJECT_STORE", "s3")
+    monkeypatch.setenv("REELFLOW_CASSANDRA_EVENT_BUCKETS", "16")
+    settings = Settings()
+    assert settings.cassandra_contact_points == ["10.0.0.1", "10.0.0.2"]
+    assert settings.object_store == "s3"
+    assert settings.cassandra_event_buckets == 16
+
+
+def test_prod_refuses_local_placeholder_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REELFLOW_DEPLOYMENT", "prod")
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    message = str(refused.value)
+    assert "refuses to start" in message
+    for name in REAL_SECRETS:
+        assert name in message
+
+
+@pytest.mark.parametrize("placeholder", ["change-me", "", "  secret "])
+def test_prod_refuses_each_placeholder(monkeypatch: pytest.MonkeyPatch, placeholder: str) -> None:
+    monkeypatch.setenv("REELFLOW_DEPLOYMENT", "prod")
+    for name, value in REAL_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("REELFLOW_JWT_SECRET", placeholder)
+    with pytest.raises(ValidationError, match="REELFLOW_JWT_SECRET"):
+        Settings()
+
+
+def test_prod_starts_with_real_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REELFLOW_DEPLOYMENT", "prod")
+    for name, value in REAL_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert settings.deployment == "prod"
+    assert settings.jwt_secret.get_secret_value() == REAL_SECRETS["REELFLOW_JWT_SECRET"]
+    assert "9b1f" not in repr(settings), "secrets must not show in reprs or logs"
+
+
+def test_cli_refuses_prod_with_a_clear_message(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("REELFLOW_DEPLOYMENT", "prod")
+    assert main(["devstack", "status"]) == 2
+    err = capsys.readouterr().err
+    assert "refuses to start" in err and "REELFLOW_DRM_MASTER_KEY" in err
