@@ -80,10 +80,10 @@ class Service(ABC):
     def is_ready(self) -> bool:
         """True when the service answers its own protocol."""
 
-    def prepare(self) -> None:
+    def prepare(self) -> None:  # noqa: B027 - an optional hook
         """First-use set-up of the service directory (idempotent)."""
 
-    def after_ready(self) -> None:
+    def after_ready(self) -> None:  # noqa: B027 - an optional hook
         """Set-up that needs the running service (idempotent)."""
 
     def run_as(self) -> str | None:
@@ -103,7 +103,9 @@ class Service(ABC):
 
     def status(self) -> Status:
         pid = self.pid()
-        return Status(self.name, pid, pid is not None and self.is_ready(), self.endpoint, self.log_file)
+        return Status(
+            self.name, pid, pid is not None and self.is_ready(), self.endpoint, self.log_file
+        )
 
     def launch(self) -> bool:
         """Start the process unless it already runs; True when a process was started."""
@@ -271,8 +273,12 @@ class Postgres(Service):
 
         dsn = self.dsn
         with psycopg.connect(
-            host=HOST, port=self.port, user=dsn["user"], password=dsn["password"],
-            dbname="postgres", autocommit=True,
+            host=HOST,
+            port=self.port,
+            user=dsn["user"],
+            password=dsn["password"],
+            dbname="postgres",
+            autocommit=True,
         ) as conn:
             exists = conn.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", (dsn["dbname"],)
@@ -361,8 +367,7 @@ class S3Proxy(Service):
                     f"s3proxy.endpoint={self.endpoint}",
                     "s3proxy.authorization=aws-v2-or-v4",
                     f"s3proxy.identity={self.settings.s3_access_key_id}",
-                    "s3proxy.credential="
-                    + self.settings.s3_secret_access_key.get_secret_value(),
+                    "s3proxy.credential=" + self.settings.s3_secret_access_key.get_secret_value(),
                     "s3proxy.ignore-unknown-headers=true",
                     "s3proxy.cors-allow-all=true",
                     "jclouds.provider=filesystem",

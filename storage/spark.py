@@ -41,7 +41,9 @@ def read_watch_events(spark: Any, keyspace: str, day: date, buckets: int) -> Any
     Naming every `(day, bucket)` partition key lets the connector push the restriction down to
     Cassandra instead of scanning the table.
     """
-    frame = spark.read.format(CASSANDRA_FORMAT).options(keyspace=keyspace, table="watch_events_by_day")
+    frame = spark.read.format(CASSANDRA_FORMAT).options(
+        keyspace=keyspace, table="watch_events_by_day"
+    )
     events = frame.load()
     return events.where((events.day == day) & events.bucket.isin(list(range(buckets))))
 

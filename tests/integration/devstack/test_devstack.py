@@ -11,16 +11,20 @@ import pytest
 from devstack import services
 from reelflow.settings import Settings
 
+SHARED = {service.name: service.port for service in services.services(Settings())}
+PORTS = {name: port + 100 for name, port in SHARED.items()}
+
 
 @pytest.fixture(scope="module")
 def own_stack(settings: Settings) -> Iterator[Settings]:
     state = settings.state_dir / "devstack-test"
     shutil.rmtree(state, ignore_errors=True)
+    # Ports beside the shared stack's, so both can run at once.
     stack = Settings(
         state_dir=state,
-        postgres_dsn="postgresql://stacktest:stacktest-pw@127.0.0.1:55532/stacktest",
-        cassandra_port=59142,
-        s3_endpoint_url="http://127.0.0.1:59100",
+        postgres_dsn=f"postgresql://stacktest:stacktest-pw@127.0.0.1:{PORTS['postgres']}/stacktest",
+        cassandra_port=PORTS["cassandra"],
+        s3_endpoint_url=f"http://127.0.0.1:{PORTS['s3proxy']}",
     )
     yield stack
     services.down(stack)
@@ -37,9 +41,9 @@ def test_up_twice_status_and_down(own_stack: Settings) -> None:
     assert {s.name: s.pid for s in second} == pids, "a second `up` must reuse the running services"
 
     reported = {s.name: s for s in services.status(own_stack)}
-    assert reported["postgres"].endpoint == "postgresql://127.0.0.1:55532/stacktest"
-    assert reported["cassandra"].endpoint == "cql://127.0.0.1:59142"
-    assert reported["s3proxy"].endpoint == "http://127.0.0.1:59100"
+    assert reported["postgres"].endpoint == f"postgresql://127.0.0.1:{PORTS['postgres']}/stacktest"
+    assert reported["cassandra"].endpoint == f"cql://127.0.0.1:{PORTS['cassandra']}"
+    assert reported["s3proxy"].endpoint == f"http://127.0.0.1:{PORTS['s3proxy']}"
     assert all(s.state == "ready" and s.log.exists() for s in reported.values())
 
     # The configured role, password and database exist: the DSN works as written.
@@ -63,7 +67,7 @@ def test_failed_start_reports_log_tail(own_stack: Settings) -> None:
     broken_settings = own_stack.model_copy(
         update={
             "state_dir": own_stack.state_dir / "broken",
-            "postgres_dsn": "postgresql://stacktest:pw@127.0.0.1:55533/stacktest",
+            "postgres_dsn": f"postgresql://st:pw@127.0.0.1:{PORTS['postgres'] + 1}/st",
         }
     )
     broken = services.Postgres(broken_settings)

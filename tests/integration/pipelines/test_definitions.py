@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
+from dagster import Definitions
 
 from pipelines.definitions import build_definitions
 from pipelines.resources import RESOURCES, resources_for
@@ -22,7 +28,7 @@ def prod_settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 def test_local_definitions_load() -> None:
     defs = build_definitions(Settings())
-    defs.validate_loadable()
+    Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     assert {key.to_user_string() for key in graph.get_all_asset_keys()} >= {"daily_watch_events"}
 
@@ -30,7 +36,7 @@ def test_local_definitions_load() -> None:
 def test_prod_definitions_load(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = prod_settings(monkeypatch)
     defs = build_definitions(settings)
-    defs.validate_loadable()
+    Definitions.validate_loadable(defs)
     spark = resources_for(settings)["pyspark"]
     assert spark.spark_config["spark.master"] == "spark://spark-master:7077"
     assert "spark.driver.bindAddress" not in spark.spark_config
@@ -49,3 +55,23 @@ def test_prod_refuses_the_local_object_store(monkeypatch: pytest.MonkeyPatch) ->
     with pytest.raises(ValueError, match="REELFLOW_OBJECT_STORE=s3"):
         resources_for(Settings())
     assert settings.object_store == "s3"
+
+
+@pytest.mark.parametrize("deployment", ["local", "prod"])
+def test_dagster_cli_validates_the_workspace(
+    monkeypatch: pytest.MonkeyPatch, deployment: str
+) -> None:
+    if deployment == "prod":
+        prod_settings(monkeypatch)
+    root = Path(__file__).resolve().parents[3]
+    dagster = Path(sys.executable).with_name("dagster")
+    result = subprocess.run(
+        [str(dagster), "definitions", "validate", "-w", str(root / "workspace.yaml")],
+        cwd=root,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Validation successful" in result.stdout + result.stderr
