@@ -1,7 +1,5 @@
 """Viewing-history stage: watch events read from Cassandra through Spark, one day at a time."""
 
-from __future__ import annotations
-
 from datetime import date
 
 import pandas as pd

@@ -33,7 +33,9 @@ def _devstack_status(settings: Settings, _: argparse.Namespace) -> int:
     statuses = services.status(settings)
     for status in statuses:
         pid = f"pid {status.pid}" if status.pid else ""
-        print(f"{status.name:<10} {status.state:<8} {pid:<10} {status.endpoint:<45} log: {status.log}")
+        print(
+            f"{status.name:<10} {status.state:<8} {pid:<10} {status.endpoint:<45} log: {status.log}"
+        )
     return 0 if all(s.ready for s in statuses) else 3
 
 

@@ -76,7 +76,10 @@ class Settings(BaseSettings):
             for name in SECRET_FIELDS
             if _is_placeholder(getattr(self, name).get_secret_value())
         ]
-        if _is_placeholder(self.s3_secret_access_key.get_secret_value()) and self.object_store == "s3":
+        if (
+            _is_placeholder(self.s3_secret_access_key.get_secret_value())
+            and self.object_store == "s3"
+        ):
             bad.append("REELFLOW_S3_SECRET_ACCESS_KEY")
         if bad:
             raise SettingsError(
