@@ -333,9 +333,18 @@ class Cassandra(Service):
     def is_ready(self) -> bool:
         if not _port_open(self.port):
             return False
-        from cassandra.cluster import Cluster
+        from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+        from cassandra.policies import RoundRobinPolicy
 
-        cluster = Cluster([HOST], port=self.port, connect_timeout=2, control_connection_timeout=2)
+        cluster = Cluster(
+            [HOST],
+            port=self.port,
+            execution_profiles={
+                EXEC_PROFILE_DEFAULT: ExecutionProfile(load_balancing_policy=RoundRobinPolicy())
+            },
+            connect_timeout=2,
+            control_connection_timeout=2,
+        )
         try:
             session = cluster.connect()
             row = session.execute("SELECT release_version FROM system.local").one()

@@ -1,17 +1,22 @@
 """The Reelflow code location: every asset, with the resources of the configured deployment."""
 
-from __future__ import annotations
+from dagster import Definitions, load_asset_checks_from_modules, load_assets_from_modules
 
-from dagster import Definitions, load_assets_from_modules
-
-from assets import engagement
+from assets import drm, engagement, ingest, package, publish, thumbnails, transcode
+from pipelines.jobs import media_lifecycle
 from pipelines.resources import resources_for
+from pipelines.sensors import upload_sensor
 from reelflow.settings import Settings
+
+STAGES = [ingest, transcode, package, drm, thumbnails, publish, engagement]
 
 
 def build_definitions(settings: Settings) -> Definitions:
     return Definitions(
-        assets=load_assets_from_modules([engagement]),
+        assets=load_assets_from_modules(STAGES),
+        asset_checks=load_asset_checks_from_modules(STAGES),
+        jobs=[media_lifecycle],
+        sensors=[upload_sensor],
         resources=resources_for(settings),
     )
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from dagster import ConfigurableResource, InitResourceContext
 from dagster_pyspark import PySparkResource
 from pydantic import PrivateAttr
 
+from media.probe import Limits
 from reelflow.settings import Settings
 from storage.catalog import Catalog
 from storage.history import History
@@ -48,13 +50,16 @@ class HistoryResource(ConfigurableResource):
     _history: History | None = PrivateAttr(default=None)
 
     def settings(self) -> Settings:
-        return Settings(
-            cassandra_contact_points=self.contact_points,
-            cassandra_port=self.port,
-            cassandra_keyspace=self.keyspace,
-            cassandra_replication=self.replication,
-            cassandra_event_buckets=self.event_buckets,
-            watch_event_ttl_days=self.watch_event_ttl_days,
+        # Validated from this resource's config alone, not from the environment.
+        return Settings.model_validate(
+            {
+                "cassandra_contact_points": self.contact_points,
+                "cassandra_port": self.port,
+                "cassandra_keyspace": self.keyspace,
+                "cassandra_replication": self.replication,
+                "cassandra_event_buckets": self.event_buckets,
+                "watch_event_ttl_days": self.watch_event_ttl_days,
+            }
         )
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
@@ -84,19 +89,53 @@ class ObjectStoreResource(ConfigurableResource):
     url_signing_secret: str
 
     def store(self) -> ObjectStore:
+        # Validated from this resource's config alone, not from the environment.
         return object_store_from_settings(
-            Settings(
-                object_store=self.kind,
-                object_store_dir=self.local_dir,
-                s3_bucket=self.s3_bucket,
-                s3_endpoint_url=self.s3_endpoint_url,
-                s3_region=self.s3_region,
-                s3_access_key_id=self.s3_access_key_id,
-                s3_secret_access_key=self.s3_secret_access_key,
-                cdn_base_url=self.cdn_base_url,
-                url_signing_secret=self.url_signing_secret,
+            Settings.model_validate(
+                {
+                    "object_store": self.kind,
+                    "object_store_dir": self.local_dir,
+                    "s3_bucket": self.s3_bucket,
+                    "s3_endpoint_url": self.s3_endpoint_url,
+                    "s3_region": self.s3_region,
+                    "s3_access_key_id": self.s3_access_key_id,
+                    "s3_secret_access_key": self.s3_secret_access_key,
+                    "cdn_base_url": self.cdn_base_url,
+                    "url_signing_secret": self.url_signing_secret,
+                }
             )
         )
+
+
+class MediaResource(ConfigurableResource):
+    """How videos are validated, encoded, protected and addressed."""
+
+    work_dir: str
+    segment_s: float
+    max_duration_s: float
+    max_width: int
+    max_height: int
+    drm_scheme: str
+    drm_master_key: str
+    ssim_floor: float
+    x264_preset: str
+    cdn_base_url: str
+    api_base_url: str
+
+    def limits(self) -> Limits:
+        return Limits(
+            max_duration_s=self.max_duration_s, max_width=self.max_width, max_height=self.max_height
+        )
+
+    def video_dir(self, video_id: str) -> Path:
+        """Working files of one video; re-runs of its partition reuse and replace them."""
+        return Path(self.work_dir) / video_id
+
+    def hls_key_uri(self, video_id: str) -> str:
+        return f"{self.api_base_url}/api/v1/drm/hls-key/{video_id}"
+
+    def cdn_url(self, key: str) -> str:
+        return f"{self.cdn_base_url.rstrip('/')}/{key}"
 
 
 def _shared(settings: Settings) -> dict[str, Any]:
@@ -122,6 +161,19 @@ def _shared(settings: Settings) -> dict[str, Any]:
             url_signing_secret=settings.url_signing_secret.get_secret_value(),
         ),
         "pyspark": PySparkResource(spark_config=spark_config(settings)),
+        "media": MediaResource(
+            work_dir=str(settings.media_work_dir),
+            segment_s=settings.segment_s,
+            max_duration_s=settings.max_source_duration_s,
+            max_width=settings.max_source_width,
+            max_height=settings.max_source_height,
+            drm_scheme=settings.drm_scheme,
+            drm_master_key=settings.drm_master_key.get_secret_value(),
+            ssim_floor=settings.quality_ssim_floor,
+            x264_preset=settings.x264_preset,
+            cdn_base_url=settings.cdn_base_url,
+            api_base_url=settings.api_base_url,
+        ),
     }
 
 

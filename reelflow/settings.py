@@ -53,6 +53,16 @@ class Settings(BaseSettings):
 
     spark_master: str = "local[2]"
 
+    # Media pipeline: working files of a run (a volume shared by the steps in production).
+    work_dir: Path | None = None
+    segment_s: float = Field(default=2.0, gt=0.5, le=10)
+    max_source_duration_s: float = Field(default=4 * 3600, gt=0)
+    max_source_width: int = Field(default=7680, gt=0)
+    max_source_height: int = Field(default=4320, gt=0)
+    drm_scheme: Literal["cbcs", "cenc"] = "cbcs"
+    quality_ssim_floor: float = Field(default=0.90, ge=0, le=1)
+    x264_preset: str = "veryfast"
+
     jwt_secret: SecretStr = SecretStr(LOCAL_SECRET_PREFIX + "jwt")
     url_signing_secret: SecretStr = SecretStr(LOCAL_SECRET_PREFIX + "url-signing")
     # 32 bytes, hex: the key that wraps every per-video DRM content key in the catalog.
@@ -93,6 +103,11 @@ class Settings(BaseSettings):
     def objects_dir(self) -> Path:
         """Root directory of the local object store."""
         return self.object_store_dir or self.state_dir / "objects"
+
+    @property
+    def media_work_dir(self) -> Path:
+        """Working files of media runs."""
+        return self.work_dir or self.state_dir / "work"
 
     @property
     def dagster_home(self) -> Path:

@@ -1006,6 +1006,16 @@ class Catalog:
         with self._transaction() as conn:
             return _all(conn, Upload, query, (list(AWAITING_INGEST_STATUSES),))
 
+    def latest_completed_upload(self, video_id: UUID) -> Upload:
+        """The newest completed upload of a video: the source that ingest and re-processing read."""
+        query = sql.SQL(
+            "SELECT {} FROM uploads WHERE video_id = %s AND status = 'completed'"
+            " ORDER BY completed_at DESC, id DESC LIMIT 1"
+        ).format(_columns(Upload))
+        with self._transaction() as conn:
+            upload = _fetch_one(conn, Upload, query, (video_id,))
+        return _found(upload, f"completed upload of video {video_id}")
+
     def _refuse_upload_change(self, upload_id: UUID) -> Upload:
         """Raise the reason an upload transition matched no row."""
         with self._transaction() as conn:

@@ -10,7 +10,9 @@ from reelflow.settings import Settings
 pytest_plugins = [
     "tests.fixtures.catalog",
     "tests.fixtures.history",
+    "tests.fixtures.media",
     "tests.fixtures.objects",
+    "tests.fixtures.media_drm",
 ]
 
 

@@ -46,7 +46,7 @@ def test_every_deployment_has_the_same_resource_keys(monkeypatch: pytest.MonkeyP
     local = resources_for(Settings())
     prod = resources_for(prod_settings(monkeypatch))
     assert set(RESOURCES) == {"local", "prod"}
-    assert set(local) == set(prod) == {"catalog", "history", "object_store", "pyspark"}
+    assert set(local) == set(prod) == {"catalog", "history", "media", "object_store", "pyspark"}
 
 
 def test_prod_refuses_the_local_object_store(monkeypatch: pytest.MonkeyPatch) -> None:
