@@ -59,6 +59,32 @@ def _migrate(settings: Settings, _: argparse.Namespace) -> int:
     return 0
 
 
+def _reprocess(settings: Settings, args: argparse.Namespace) -> int:
+    """Queue a media lifecycle run per video; the daemon runs them like any other run."""
+    import json
+    import os
+    import subprocess
+    from pathlib import Path
+    from uuid import UUID
+
+    from reelflow.settings import PROJECT_ROOT
+
+    env = dict(os.environ)
+    env.setdefault("DAGSTER_HOME", str(settings.dagster_home))
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    for video_id in args.video_ids:
+        partition = str(UUID(video_id))
+        subprocess.run(
+            [dagster, "job", "launch", "-j", "media_lifecycle"]
+            + ["-w", str(PROJECT_ROOT / "workspace.yaml")]
+            + ["--tags", json.dumps({"dagster/partition": partition})],
+            env=env,
+            check=True,
+        )
+        print(f"queued media_lifecycle for video {partition}")
+    return 0
+
+
 Handler = Callable[[Settings, argparse.Namespace], int]
 
 
@@ -81,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "migrate", help="apply the PostgreSQL migrations and the Cassandra schema"
     ).set_defaults(handler=_migrate)
+    reprocess = commands.add_parser(
+        "reprocess", help="queue the media lifecycle again for videos (needs the daemon)"
+    )
+    reprocess.add_argument("video_ids", nargs="+", metavar="VIDEO_ID")
+    reprocess.set_defaults(handler=_reprocess)
     return parser
 
 

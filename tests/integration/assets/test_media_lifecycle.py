@@ -29,6 +29,7 @@ from pipelines.sensors import upload_sensor
 from reelflow.settings import Settings
 from storage.catalog import Catalog, EncodingStatus, StreamFormat, Visibility
 from storage.objects import ObjectStore, S3ObjectStore, object_store_from_settings
+from tests.fixtures.uploads import finished_upload
 
 MEDIA_ASSETS = [
     ingest.source_video,
@@ -85,22 +86,7 @@ def platform(
 
 
 def upload(platform: Platform, source: Path, visibility: Visibility) -> UUID:
-    """A creator's finished upload, as the upload API leaves it: object stored, upload completed."""
-    user = platform.catalog.create_user(f"{secrets.token_hex(4)}@example.com", "argon2-hash")
-    video = platform.catalog.create_video(
-        user.id, "Lifecycle clip", description="a test clip", visibility=visibility
-    )
-    key = f"uploads/{video.id}/source"
-    # The catalog refuses empty uploads; an empty object can still arrive (a broken client or
-    # multipart upload), which ingest must reject.
-    declared = max(source.stat().st_size, 1)
-    record = platform.catalog.create_upload(
-        video.id, object_key=key, size_bytes=declared, content_type="video/mp4"
-    )
-    platform.store.put_file(key, source)
-    platform.catalog.record_received(record.id, declared)
-    platform.catalog.complete_upload(record.id)
-    return video.id
+    return finished_upload(platform.catalog, platform.store, source, visibility)
 
 
 def run_sensor(platform: Platform) -> SensorResult:
