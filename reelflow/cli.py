@@ -85,6 +85,21 @@ def _reprocess(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _api(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.main import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=args.host or settings.api_host,
+        port=args.port or settings.api_port,
+        proxy_headers=True,
+        server_header=False,
+    )
+    return 0
+
+
 Handler = Callable[[Settings, argparse.Namespace], int]
 
 
@@ -107,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "migrate", help="apply the PostgreSQL migrations and the Cassandra schema"
     ).set_defaults(handler=_migrate)
+    api = commands.add_parser("api", help="serve the API with uvicorn")
+    api.add_argument("--host", help="default: REELFLOW_API_HOST (127.0.0.1)")
+    api.add_argument("--port", type=int, help="default: REELFLOW_API_PORT (8000)")
+    api.set_defaults(handler=_api)
+
     reprocess = commands.add_parser(
         "reprocess", help="queue the media lifecycle again for videos (needs the daemon)"
     )

@@ -12,9 +12,17 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Values that mark a secret as "not chosen yet"; `prod` refuses to start with any of them.
-PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "placeholder", "dev"})
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "change-me", "changeme", "secret", "placeholder", "dev", "sk_test_123"}
+)
 LOCAL_SECRET_PREFIX = "local-only-"
-SECRET_FIELDS = ("jwt_secret", "url_signing_secret", "drm_master_key")
+SECRET_FIELDS = (
+    "jwt_secret",
+    "url_signing_secret",
+    "drm_master_key",
+    "stripe_api_key",
+    "stripe_webhook_secret",
+)
 
 
 class SettingsError(ValueError):
@@ -50,6 +58,20 @@ class Settings(BaseSettings):
 
     cdn_base_url: str = "http://127.0.0.1:8000/cdn"
     api_base_url: str = "http://127.0.0.1:8000"
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    cors_origins: Annotated[list[str], NoDecode] = []
+    # JSON bodies; uploads are chunked and limited by max_upload_bytes instead.
+    max_request_bytes: int = 1024 * 1024
+    max_upload_bytes: int = 20 * 1024**3
+    upload_chunk_max_bytes: int = 64 * 1024**2
+    signed_url_ttl_s: int = 6 * 3600
+    login_max_failures: int = 5
+    login_window_s: int = 900
+
+    stripe_api_key: SecretStr = SecretStr("sk_test_123")
+    stripe_api_base: str | None = "http://127.0.0.1:12111"
+    stripe_webhook_secret: SecretStr = SecretStr(LOCAL_SECRET_PREFIX + "stripe-webhook")
 
     spark_master: str = "local[2]"
 
@@ -70,11 +92,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="before")
     @classmethod
-    def _split_contact_points(cls, data: object) -> object:
+    def _split_lists(cls, data: object) -> object:
         if isinstance(data, dict):
-            points = data.get("cassandra_contact_points")
-            if isinstance(points, str):
-                data["cassandra_contact_points"] = [p.strip() for p in points.split(",") if p]
+            for name in ("cassandra_contact_points", "cors_origins"):
+                value = data.get(name)
+                if isinstance(value, str):
+                    data[name] = [p.strip() for p in value.split(",") if p.strip()]
         return data
 
     @model_validator(mode="after")

@@ -157,6 +157,7 @@ class User(_Model):
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None
+    stripe_customer_id: str | None
 
 
 class Video(_Model):
@@ -174,6 +175,8 @@ class Video(_Model):
     created_at: datetime
     updated_at: datetime
     published_at: datetime | None
+    taken_down_at: datetime | None
+    takedown_reason: str | None
 
 
 class NewStreamAsset(_Model):
@@ -328,6 +331,11 @@ class Catalog:
     def close(self) -> None:
         """Close every pooled connection; the catalog is unusable afterwards."""
         self._pool.close()
+
+    def ping(self) -> None:
+        """Raise unless the database answers a query within a few seconds."""
+        with self._pool.connection(timeout=5) as conn:
+            conn.execute("SELECT 1")
 
     def __enter__(self) -> Self:
         return self

@@ -293,6 +293,10 @@ class History:
         history._cluster = session.cluster
         return history
 
+    def ping(self) -> None:
+        """Raise unless Cassandra answers a query."""
+        self.session.execute("SELECT release_version FROM system.local", timeout=5)
+
     def close(self) -> None:
         """Shut down the cluster connection if `connect` opened it."""
         if self._cluster is not None:

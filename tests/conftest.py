@@ -8,6 +8,7 @@ from devstack import services
 from reelflow.settings import Settings
 
 pytest_plugins = [
+    "tests.fixtures.api",
     "tests.fixtures.catalog",
     "tests.fixtures.history",
     "tests.fixtures.media",

@@ -12,9 +12,12 @@ from storage import migrate
 from storage.catalog import Catalog
 
 CATALOG_TABLES = {
+    "billing_events",
     "comments",
     "drm_keys",
+    "login_failures",
     "plans",
+    "refresh_tokens",
     "stream_assets",
     "subscriptions",
     "uploads",
@@ -44,7 +47,7 @@ def test_upgrade_creates_the_catalog_on_an_empty_database(empty_database_dsn: st
 
     migrate.upgrade(empty_database_dsn)
 
-    assert migrate.current(empty_database_dsn) == migrate.head() == "0001"
+    assert migrate.current(empty_database_dsn) == migrate.head() == "0002"
     assert tables(empty_database_dsn) == CATALOG_TABLES
 
 

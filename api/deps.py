@@ -1,0 +1,118 @@
+"""Dependencies of the routes, as `Annotated` types."""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated
+from uuid import UUID
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.errors import ApiError
+from api.security import decode_access_token
+from reelflow.settings import Settings
+from storage.catalog import Catalog, NotFound, Role, User
+from storage.history import History
+from storage.objects import ObjectStore
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_catalog(request: Request) -> Catalog:
+    catalog: Catalog = request.app.state.catalog
+    return catalog
+
+
+def get_store(request: Request) -> ObjectStore:
+    store: ObjectStore = request.app.state.store
+    return store
+
+
+class HistoryProvider:
+    """Cassandra connected on first use and re-tried after a failure, so the API starts and
+    keeps serving everything else while Cassandra is down."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._history: History | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> History:
+        with self._lock:
+            if self._history is None:
+                try:
+                    self._history = History.connect(self._settings)
+                except Exception as exc:
+                    raise ApiError(
+                        503, "history_unavailable", "viewing history is unavailable right now"
+                    ) from exc
+            return self._history
+
+    def close(self) -> None:
+        with self._lock:
+            if self._history is not None:
+                self._history.close()
+                self._history = None
+
+
+def get_history(request: Request) -> History:
+    provider: HistoryProvider = request.app.state.history
+    return provider.get()
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+StoreDep = Annotated[ObjectStore, Depends(get_store)]
+HistoryDep = Annotated[History, Depends(get_history)]
+
+
+def _unauthorized(message: str) -> ApiError:
+    return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def get_optional_user(
+    catalog: CatalogDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User | None:
+    """The caller when a valid bearer token is sent, None when none is sent."""
+    if credentials is None:
+        return None
+    try:
+        claims = decode_access_token(
+            credentials.credentials, settings.jwt_secret.get_secret_value()
+        )
+        user = catalog.get_user(UUID(claims["sub"]))
+    except (jwt.InvalidTokenError, ValueError, NotFound) as exc:
+        raise _unauthorized("the access token is invalid or expired") from exc
+    if user.deleted_at is not None:
+        raise _unauthorized("the account no longer exists")
+    return user
+
+
+OptionalUser = Annotated[User | None, Depends(get_optional_user)]
+
+
+def get_current_user(user: OptionalUser) -> User:
+    if user is None:
+        raise _unauthorized("sign in to do this")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def get_admin_user(user: CurrentUser) -> User:
+    if user.role != Role.ADMIN:
+        raise ApiError(403, "forbidden", "administrators only")
+    return user
+
+
+AdminUser = Annotated[User, Depends(get_admin_user)]

@@ -1,0 +1,80 @@
+"""The Reelflow API: viewers, creators and the player. Served by uvicorn (`reelflow api`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
+
+from api.deps import HistoryProvider
+from api.errors import error_response, install_error_handlers
+from api.routes import health
+from reelflow.settings import Settings, get_settings
+from storage.catalog import Catalog
+from storage.objects import object_store_from_settings
+
+API_PREFIX = "/api/v1"
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The application for `settings` (the environment's by default)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.catalog = Catalog.from_settings(settings)
+        app.state.history = HistoryProvider(settings)
+        try:
+            yield
+        finally:
+            app.state.history.close()
+            app.state.catalog.close()
+
+    app = FastAPI(
+        title="Reelflow API",
+        version="1.0.0",
+        description="Video on demand: accounts, uploads, playback, DRM, history, feed, billing.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.store = object_store_from_settings(settings)
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def limits_and_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        declared = request.headers.get("content-length")
+        is_upload = request.url.path.startswith(f"{API_PREFIX}/uploads/")
+        limit = settings.upload_chunk_max_bytes if is_upload else settings.max_request_bytes
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            response: Response = error_response(
+                413, "payload_too_large", f"the request body is over {limit} bytes"
+            )
+        else:
+            response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["Content-Range", "Upload-Offset"],
+        )
+
+    app.include_router(health.router)
+    return app
