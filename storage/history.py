@@ -49,6 +49,10 @@ CQL_DIR = Path(__file__).resolve().parent / "cql"
 # latency path and out of the availability budget.
 CONSISTENCY = ConsistencyLevel.LOCAL_QUORUM
 
+# Schema changes wait for every node to agree on the schema; on a busy machine that takes
+# longer than the driver's 10 s default for ordinary requests.
+DDL_TIMEOUT_S = 120.0
+
 EVENT_TYPES = frozenset({"start", "progress", "pause", "resume", "seek", "ended"})
 FINISHED_FRACTION = 0.95
 # Players report positions a little past the catalogued duration (last frame, rounding of the
@@ -124,10 +128,14 @@ def apply_schema(
     With `event_ttl_days`, the default TTL of the event tables is set to it as well.
     """
     _check_keyspace(keyspace)
-    session.execute(f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {replication}")
+    session.execute(
+        f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {replication}",
+        timeout=DDL_TIMEOUT_S,
+    )
     session.execute(
         f"CREATE TABLE IF NOT EXISTS {keyspace}.schema_version "
-        "(version int PRIMARY KEY, name text, applied_at timestamp)"
+        "(version int PRIMARY KEY, name text, applied_at timestamp)",
+        timeout=DDL_TIMEOUT_S,
     )
     done = {
         row.version
@@ -146,7 +154,7 @@ def apply_schema(
         if version in done:
             continue
         for statement in _statements(path.read_text(), keyspace, replication):
-            session.execute(statement)
+            session.execute(statement, timeout=DDL_TIMEOUT_S)
         session.execute(record, (version, path.stem, _now()))
         log.info("applied %s to keyspace %s", path.name, keyspace)
         applied.append(path.stem)
@@ -584,7 +592,8 @@ def _set_event_ttl(session: Session, keyspace: str, ttl_days: int) -> None:
     for row in rows:
         if row.table_name in _TTL_TABLES and row.default_time_to_live != ttl_s:
             session.execute(
-                f"ALTER TABLE {keyspace}.{row.table_name} WITH default_time_to_live = {ttl_s}"
+                f"ALTER TABLE {keyspace}.{row.table_name} WITH default_time_to_live = {ttl_s}",
+                timeout=DDL_TIMEOUT_S,
             )
 
 
