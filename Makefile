@@ -9,9 +9,9 @@ export DAGSTER_HOME := $(STATE)/dagster
 export SPARK_LOCAL_IP := 127.0.0.1
 export PYSPARK_PYTHON := $(CURDIR)/$(BIN)/python
 
-.PHONY: bootstrap system jars services migrate down status lint test demo clean
+.PHONY: bootstrap system tools services migrate down status lint test demo clean
 
-bootstrap: system $(VENV)/.installed jars $(DAGSTER_HOME)/dagster.yaml
+bootstrap: system $(VENV)/.installed tools $(DAGSTER_HOME)/dagster.yaml
 
 system:
 	@devstack/system-packages.sh
@@ -22,8 +22,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	touch $@
 
-jars: $(VENV)/.installed
-	$(BIN)/reelflow jars
+tools: $(VENV)/.installed
+	$(BIN)/reelflow bootstrap
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)

@@ -10,7 +10,20 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api.deps import HistoryProvider
 from api.errors import error_response, install_error_handlers
-from api.routes import health
+from api.routes import (
+    auth,
+    cdn,
+    comments,
+    drm,
+    feed,
+    health,
+    search,
+    subscriptions,
+    uploads,
+    users,
+    videos,
+    watch,
+)
 from reelflow.settings import Settings, get_settings
 from storage.catalog import Catalog
 from storage.objects import object_store_from_settings
@@ -77,4 +90,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     app.include_router(health.router)
+    # Before any router with /videos/{video_id}: that path would also match /videos/feed.
+    app.include_router(feed.router, prefix=API_PREFIX)
+    app.include_router(watch.router, prefix=API_PREFIX)
+    app.include_router(search.router, prefix=API_PREFIX)
+    app.include_router(comments.router, prefix=API_PREFIX)
+    app.include_router(subscriptions.router, prefix=API_PREFIX)
+    app.include_router(auth.router, prefix=API_PREFIX)
+    app.include_router(users.router, prefix=API_PREFIX)
+    app.include_router(videos.router, prefix=API_PREFIX)
+    app.include_router(videos.admin_router, prefix=API_PREFIX)
+    app.include_router(uploads.router, prefix=API_PREFIX)
+    app.include_router(drm.router, prefix=API_PREFIX)
+    # The CDN origin lives outside the versioned API: its URLs are baked into manifests.
+    app.include_router(cdn.router)
     return app

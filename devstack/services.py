@@ -408,7 +408,12 @@ class S3Proxy(Service):
 
 
 def services(settings: Settings) -> list[Service]:
-    return [Postgres(settings), Cassandra(settings), S3Proxy(settings)]
+    from devstack.stripe import StripeMock  # devstack.stripe imports this module
+
+    stack: list[Service] = [Postgres(settings), Cassandra(settings), S3Proxy(settings)]
+    if settings.stripe_api_base:  # unset in prod: real Stripe, nothing to run
+        stack.append(StripeMock(settings))
+    return stack
 
 
 def up(settings: Settings) -> list[Status]:

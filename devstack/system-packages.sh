@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Debian packages the dev stack needs: PostgreSQL 15 server, Java 17, Maven, libgomp (implicit).
+# Debian packages the dev stack needs: PostgreSQL 15 server, Java 17, Maven, libgomp (implicit);
+# and Go, which builds stripe-mock.
 set -euo pipefail
 missing=()
 [ -x /usr/lib/postgresql/15/bin/postgres ] || missing+=(postgresql-15)
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 ldconfig -p | grep -q libgomp.so.1 || missing+=(libgomp1)
+if ! command -v go >/dev/null; then
+  echo "Go 1.22 or newer is needed to build stripe-mock (Debian's golang-go is too old)" >&2
+  exit 1
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing Debian packages: ${missing[*]} (install them as root: apt-get install ${missing[*]})" >&2

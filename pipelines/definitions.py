@@ -3,8 +3,10 @@
 from dagster import Definitions, load_asset_checks_from_modules, load_assets_from_modules
 
 from assets import drm, engagement, ingest, package, publish, thumbnails, transcode
+from pipelines.analytics_jobs import engagement_daily
 from pipelines.jobs import media_lifecycle
 from pipelines.resources import resources_for
+from pipelines.schedules import engagement_schedule
 from pipelines.sensors import upload_sensor
 from reelflow.settings import Settings
 
@@ -15,7 +17,8 @@ def build_definitions(settings: Settings) -> Definitions:
     return Definitions(
         assets=load_assets_from_modules(STAGES),
         asset_checks=load_asset_checks_from_modules(STAGES),
-        jobs=[media_lifecycle],
+        jobs=[media_lifecycle, engagement_daily],
+        schedules=[engagement_schedule],
         sensors=[upload_sensor],
         resources=resources_for(settings),
     )

@@ -47,6 +47,7 @@ class HistoryResource(ConfigurableResource):
     replication: str
     event_buckets: int
     watch_event_ttl_days: int
+    pseudonym_key: str
     _history: History | None = PrivateAttr(default=None)
 
     def settings(self) -> Settings:
@@ -148,6 +149,7 @@ def _shared(settings: Settings) -> dict[str, Any]:
             replication=settings.cassandra_replication,
             event_buckets=settings.cassandra_event_buckets,
             watch_event_ttl_days=settings.watch_event_ttl_days,
+            pseudonym_key=settings.analytics_pseudonym_key.get_secret_value(),
         ),
         "object_store": ObjectStoreResource(
             kind=settings.object_store,

@@ -39,11 +39,13 @@ def _devstack_status(settings: Settings, _: argparse.Namespace) -> int:
     return 0 if all(s.ready for s in statuses) else 3
 
 
-def _fetch_jars(settings: Settings, _: argparse.Namespace) -> int:
+def _bootstrap(settings: Settings, _: argparse.Namespace) -> int:
     from devstack.jars import fetch_all
+    from devstack.stripe import ensure_stripe_mock
 
     for name, jars in fetch_all(settings.jar_dir).items():
         print(f"{name:<16} {len(jars):>3} jars in {settings.jar_dir / name}")
+    print(f"{'stripe-mock':<16} {ensure_stripe_mock(settings)}")
     return 0
 
 
@@ -100,6 +102,30 @@ def _api(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _seed_events(settings: Settings, args: argparse.Namespace) -> int:
+    """Write generated watch events through the history code, as the API would."""
+    import psycopg
+
+    from storage.history import History
+    from storage.seed import SeedVideo, catalog_videos, seed_events
+
+    videos: int | list[SeedVideo] = args.videos
+    if args.catalog_videos:
+        with psycopg.connect(settings.postgres_dsn) as conn:
+            videos = catalog_videos(conn, args.videos)
+        if not videos:
+            raise RuntimeError("the catalog has no published video to watch")
+    with History.connect(settings) as history:
+        summary = seed_events(
+            history, users=args.users, videos=videos, days=args.days, seed=args.seed
+        )
+    print(
+        f"wrote {summary.reports} watch events: {summary.users} users, {summary.videos} videos, "
+        f"{summary.first_day} to {summary.last_day}"
+    )
+    return 0
+
+
 Handler = Callable[[Settings, argparse.Namespace], int]
 
 
@@ -116,9 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         actions.add_parser(name, help=text).set_defaults(handler=handler)
 
-    commands.add_parser("jars", help="fetch the Java jars once into the cache").set_defaults(
-        handler=_fetch_jars
-    )
+    commands.add_parser(
+        "bootstrap", help="fetch the Java jars and build stripe-mock once into the cache"
+    ).set_defaults(handler=_bootstrap)
     commands.add_parser(
         "migrate", help="apply the PostgreSQL migrations and the Cassandra schema"
     ).set_defaults(handler=_migrate)
@@ -126,6 +152,22 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--host", help="default: REELFLOW_API_HOST (127.0.0.1)")
     api.add_argument("--port", type=int, help="default: REELFLOW_API_PORT (8000)")
     api.set_defaults(handler=_api)
+
+    seed = commands.add_parser("seed", help="generate demo data")
+    kinds = seed.add_subparsers(dest="kind", required=True)
+    events = kinds.add_parser(
+        "events", help="realistic watch events, written through the history code"
+    )
+    events.add_argument("--users", type=int, default=1000)
+    events.add_argument("--videos", type=int, default=200)
+    events.add_argument("--days", type=int, default=7, help="days ending yesterday (UTC)")
+    events.add_argument("--seed", type=int, default=0)
+    events.add_argument(
+        "--catalog-videos",
+        action="store_true",
+        help="watch up to --videos published catalog videos instead of random ids",
+    )
+    events.set_defaults(handler=_seed_events)
 
     reprocess = commands.add_parser(
         "reprocess", help="queue the media lifecycle again for videos (needs the daemon)"

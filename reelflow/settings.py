@@ -22,6 +22,7 @@ SECRET_FIELDS = (
     "drm_master_key",
     "stripe_api_key",
     "stripe_webhook_secret",
+    "analytics_pseudonym_key",
 )
 
 
@@ -89,6 +90,8 @@ class Settings(BaseSettings):
     url_signing_secret: SecretStr = SecretStr(LOCAL_SECRET_PREFIX + "url-signing")
     # 32 bytes, hex: the key that wraps every per-video DRM content key in the catalog.
     drm_master_key: SecretStr = SecretStr(LOCAL_SECRET_PREFIX + "drm-master")
+    # Keys the pseudonyms of viewers in analyst datasets; rotating it changes every pseudonym.
+    analytics_pseudonym_key: SecretStr = SecretStr(LOCAL_SECRET_PREFIX + "analytics-pseudonym")
 
     @model_validator(mode="before")
     @classmethod

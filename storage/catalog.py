@@ -1041,6 +1041,394 @@ class Catalog:
             raise InvalidState(f"upload {upload_id} has expired")
         raise InvalidState(f"upload {upload_id} has {received_bytes} of {size_bytes} bytes")
 
+    # Accounts: refresh tokens and login throttling
+
+    # Class id of the login throttle's advisory locks; the two-key form keeps them apart
+    # from single-key advisory locks.
+    _LOGIN_LOCK_CLASS = 0x52464C47
+
+    def store_refresh_token(self, user_id: UUID, digest: bytes, expires_at: datetime) -> UUID:
+        """Keep the digest of a new refresh token of the user; returns the token's row id."""
+        try:
+            with self._transaction() as conn:
+                row = conn.execute(
+                    "INSERT INTO refresh_tokens (user_id, token_hash, expires_at)"
+                    " VALUES (%s, %s, %s) RETURNING id",
+                    (user_id, digest, expires_at),
+                ).fetchone()
+        except errors.ForeignKeyViolation as exc:
+            raise NotFound(f"user {user_id}") from exc
+        if row is None:
+            raise RuntimeError("INSERT ... RETURNING gave no row")
+        token_id: UUID = row[0]
+        return token_id
+
+    def rotate_refresh_token(
+        self, old_digest: bytes, new_digest: bytes, expires_at: datetime
+    ) -> UUID:
+        """Exchange a live refresh token for a new one; returns the user id.
+
+        The old token is revoked and linked to its replacement in the same transaction, so it
+        works exactly once. Presenting a token that is already revoked means it was copied (a
+        thief or the rightful client used it after the other), and nobody can tell which
+        holder is legitimate: every token of the user is revoked and InvalidState raised.
+        NotFound for an unknown token; InvalidState when it expired or the account is deleted.
+        """
+        with self._transaction() as conn:
+            row = conn.execute(
+                "SELECT t.id, t.user_id, t.revoked_at IS NOT NULL, t.expires_at <= now(),"
+                " u.deleted_at IS NOT NULL"
+                " FROM refresh_tokens AS t JOIN users AS u ON u.id = t.user_id"
+                " WHERE t.token_hash = %s FOR UPDATE OF t",
+                (old_digest,),
+            ).fetchone()
+            if row is None:
+                raise NotFound("refresh token")
+            token_id, user_id, revoked, expired, user_deleted = row
+            if not revoked:
+                if expired:
+                    raise InvalidState("the refresh token has expired")
+                if user_deleted:
+                    raise InvalidState(f"user {user_id} is deleted")
+                new = conn.execute(
+                    "INSERT INTO refresh_tokens (user_id, token_hash, expires_at)"
+                    " VALUES (%s, %s, %s) RETURNING id",
+                    (user_id, new_digest, expires_at),
+                ).fetchone()
+                if new is None:
+                    raise RuntimeError("INSERT ... RETURNING gave no row")
+                conn.execute(
+                    "UPDATE refresh_tokens SET revoked_at = now(), replaced_by = %s WHERE id = %s",
+                    (new[0], token_id),
+                )
+                rotated: UUID = user_id
+                return rotated
+            conn.execute(
+                "UPDATE refresh_tokens SET revoked_at = now()"
+                " WHERE user_id = %s AND revoked_at IS NULL",
+                (user_id,),
+            )
+        # Raised after the block so that the revocation above is committed, not rolled back.
+        raise InvalidState(
+            f"a revoked refresh token of user {user_id} was presented; all its tokens are revoked"
+        )
+
+    def revoke_refresh_token(self, digest: bytes, *, user_id: UUID | None = None) -> bool:
+        """Revoke one refresh token (only if it is `user_id`'s, when given); False if none was."""
+        query = "UPDATE refresh_tokens SET revoked_at = now() WHERE token_hash = %s"
+        params: tuple[object, ...] = (digest,)
+        if user_id is not None:
+            query += " AND user_id = %s"
+            params = (digest, user_id)
+        with self._transaction() as conn:
+            revoked = conn.execute(query + " AND revoked_at IS NULL", params).rowcount
+        return revoked > 0
+
+    def revoke_user_refresh_tokens(self, user_id: UUID) -> int:
+        """Revoke every live refresh token of the user; returns how many were revoked."""
+        with self._transaction() as conn:
+            return conn.execute(
+                "UPDATE refresh_tokens SET revoked_at = now()"
+                " WHERE user_id = %s AND revoked_at IS NULL",
+                (user_id,),
+            ).rowcount
+
+    def record_login_failure(self, key: str) -> int:
+        """Count one failed login against `key`; returns the failure's id."""
+        with self._transaction() as conn:
+            return self._insert_login_failure(conn, key)
+
+    def begin_login_attempt(
+        self, keys: Sequence[str], window_s: int, max_failures: int
+    ) -> list[int] | None:
+        """Count a sign-in attempt as a failure of every key, in advance, unless one is at its
+        limit; returns the failure ids (forget them if the attempt succeeds), or None having
+        counted nothing.
+
+        Counting before the password is checked, under a lock per key, is what keeps parallel
+        guesses from all passing the check before any failure is recorded: at most
+        `max_failures` attempts per key and window get a password checked. Failures older than
+        the window, of any key, are deleted on the way, so the table stays small.
+        """
+        with self._transaction() as conn:
+            # Sorted, so two attempts locking the same keys cannot deadlock.
+            for key in sorted(set(keys)):
+                conn.execute(
+                    "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (self._LOGIN_LOCK_CLASS, key)
+                )
+            conn.execute(
+                "DELETE FROM login_failures WHERE failed_at <= now() - make_interval(secs => %s)",
+                (window_s,),
+            )
+            over = conn.execute(
+                "SELECT 1 FROM login_failures WHERE throttle_key = ANY(%s)"
+                " AND failed_at > now() - make_interval(secs => %s)"
+                " GROUP BY throttle_key HAVING count(*) >= %s LIMIT 1",
+                (list(keys), window_s, max_failures),
+            ).fetchone()
+            if over is not None:
+                return None
+            return [self._insert_login_failure(conn, key) for key in keys]
+
+    @staticmethod
+    def _insert_login_failure(conn: Connection, key: str) -> int:
+        row = conn.execute(
+            "INSERT INTO login_failures (throttle_key) VALUES (%s) RETURNING id", (key,)
+        ).fetchone()
+        if row is None:
+            raise RuntimeError("INSERT ... RETURNING gave no row")
+        failure_id: int = row[0]
+        return failure_id
+
+    def recent_login_failures(self, key: str, window_s: int) -> int:
+        """How many failed logins `key` has had in the last `window_s` seconds."""
+        with self._transaction() as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM login_failures"
+                " WHERE throttle_key = %s AND failed_at > now() - make_interval(secs => %s)",
+                (key, window_s),
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def seconds_until_login_allowed(self, key: str, window_s: int, max_failures: int) -> float:
+        """Seconds until `key` has fewer than `max_failures` failures in its window (0 if now)."""
+        if max_failures < 1:
+            raise InvalidValue(f"max_failures must be at least 1, not {max_failures}")
+        with self._transaction() as conn:
+            # The window falls below the limit when the limit-th newest failure leaves it.
+            row = conn.execute(
+                "SELECT extract(epoch FROM failed_at + make_interval(secs => %s) - now())"
+                " FROM login_failures"
+                " WHERE throttle_key = %s AND failed_at > now() - make_interval(secs => %s)"
+                " ORDER BY failed_at DESC, id DESC OFFSET %s LIMIT 1",
+                (window_s, key, window_s, max_failures - 1),
+            ).fetchone()
+        return max(float(row[0]), 0.0) if row else 0.0
+
+    def forget_login_failure(self, failure_id: int) -> None:
+        """Remove one failure, e.g. an attempt counted in advance that turned out to succeed."""
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM login_failures WHERE id = %s", (failure_id,))
+
+    def clear_login_failures(self, key: str) -> None:
+        """Forget every failed login of `key` (after a successful sign-in)."""
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM login_failures WHERE throttle_key = %s", (key,))
+
+    def list_comments_by_user(self, user_id: UUID) -> list[Comment]:
+        """Every comment the user wrote, newest first (none after an erasure)."""
+        query = sql.SQL(
+            "SELECT {} FROM comments WHERE user_id = %s ORDER BY created_at DESC, id DESC"
+        ).format(_columns(Comment))
+        with self._transaction() as conn:
+            return _all(conn, Comment, query, (user_id,))
+
+    def subscriptions_of_user(self, user_id: UUID) -> list[Subscription]:
+        """Every subscription of the user, in any state, most recently started first."""
+        query = sql.SQL(
+            "SELECT {} FROM subscriptions WHERE user_id = %s ORDER BY start_date DESC, id"
+        ).format(_columns(Subscription))
+        with self._transaction() as conn:
+            return _all(conn, Subscription, query, (user_id,))
+
+    # Moderation and playback
+
+    def take_down_video(self, video_id: UUID, reason: str) -> Video:
+        """Hide a video from everyone but admins and stop its playback and licences.
+
+        Visibility is left as it is, so `restore_video` returns the video exactly as it was. A
+        second takedown replaces the reason and keeps the first takedown time.
+        """
+        reason = reason.strip()
+        if not reason:
+            raise InvalidValue("a takedown needs a reason")
+        query = sql.SQL(
+            "UPDATE videos SET taken_down_at = coalesce(taken_down_at, now()),"
+            " takedown_reason = %s WHERE id = %s RETURNING {}"
+        ).format(_columns(Video))
+        with self._transaction() as conn:
+            video = _fetch_one(conn, Video, query, (reason, video_id))
+        return _found(video, f"video {video_id}")
+
+    def restore_video(self, video_id: UUID) -> Video:
+        """Undo a takedown; restoring a video that is not taken down changes nothing."""
+        query = sql.SQL(
+            "UPDATE videos SET taken_down_at = NULL, takedown_reason = NULL"
+            " WHERE id = %s RETURNING {}"
+        ).format(_columns(Video))
+        with self._transaction() as conn:
+            video = _fetch_one(conn, Video, query, (video_id,))
+        return _found(video, f"video {video_id}")
+
+    def delete_video(self, video_id: UUID) -> tuple[Video, list[Upload]]:
+        """Remove a video with its stream assets, DRM keys, comments and uploads, for good.
+
+        Returns the removed row and its uploads, so that the caller can remove the objects
+        (published versions, sources, unfinished multipart uploads) that the rows named.
+        """
+        uploads_query = sql.SQL(
+            "SELECT {} FROM uploads WHERE video_id = %s ORDER BY created_at, id"
+        ).format(_columns(Upload))
+        delete = sql.SQL("DELETE FROM videos WHERE id = %s RETURNING {}").format(_columns(Video))
+        with self._transaction() as conn:
+            # The row lock keeps a publishing run or a new upload from slipping in between.
+            _row_value(conn, "videos", video_id, for_update=True)
+            uploads = _all(conn, Upload, uploads_query, (video_id,))
+            return _one(conn, Video, delete, (video_id,)), uploads
+
+    def latest_upload(self, video_id: UUID) -> Upload:
+        """The newest upload of a video, in whatever state."""
+        query = sql.SQL(
+            "SELECT {} FROM uploads WHERE video_id = %s ORDER BY created_at DESC, id DESC LIMIT 1"
+        ).format(_columns(Upload))
+        with self._transaction() as conn:
+            upload = _fetch_one(conn, Upload, query, (video_id,))
+        return _found(upload, f"upload of video {video_id}")
+
+    def drm_keys_by_id(self, key_ids: Iterable[UUID]) -> list[DrmKey]:
+        """The stored keys among `key_ids`, without key material; unknown ids are left out."""
+        query = sql.SQL("SELECT {} FROM drm_keys WHERE key_id = ANY(%s) ORDER BY key_id").format(
+            _columns(DrmKey)
+        )
+        with self._transaction() as conn:
+            return _all(conn, DrmKey, query, (list(set(key_ids)),))
+
+    # Feed, comments and billing
+
+    def database_now(self) -> datetime:
+        """The database's clock: the one every `created_at` and `published_at` is written by."""
+        with self._transaction() as conn:
+            row = conn.execute("SELECT now()").fetchone()
+        if row is None:
+            raise RuntimeError("SELECT now() gave no row")
+        now: datetime = row[0]
+        return now
+
+    def get_videos(self, video_ids: Iterable[UUID]) -> dict[UUID, Video]:
+        """The videos with these ids, by id, whatever their state; unknown ids are left out."""
+        query = sql.SQL("SELECT {} FROM videos WHERE id = ANY(%s)").format(_columns(Video))
+        with self._transaction() as conn:
+            videos = _all(conn, Video, query, (list(set(video_ids)),))
+        return {video.id: video for video in videos}
+
+    def search_listed_videos(
+        self,
+        query: str,
+        *,
+        viewer_id: UUID | None = None,
+        tags: Iterable[str] | None = None,
+        limit: int = 20,
+        offset: int = 0,
+    ) -> list[Video]:
+        """`search_videos` over what a listing may show `viewer_id` (None: anonymous).
+
+        Published public and premium videos, and the viewer's own published private ones; never
+        unlisted videos, other people's private ones, or taken-down ones, not even for admins.
+        Ranked exactly as `search_videos` ranks.
+        """
+        conditions = [
+            sql.SQL(
+                "(v.visibility IN ('public', 'premium')"
+                " OR (v.visibility = 'private' AND v.uploaded_by_user_id = %(viewer_id)s))"
+            ),
+            sql.SQL("v.published_version IS NOT NULL"),
+            sql.SQL("v.taken_down_at IS NULL"),
+        ]
+        params: dict[str, object] = {
+            "config": SEARCH_CONFIG,
+            "query": query,
+            "viewer_id": viewer_id,
+            "tags": _tags(tags or ()),
+            "limit": limit,
+            "offset": offset,
+        }
+        if params["tags"]:
+            conditions.append(sql.SQL("v.tags @> %(tags)s"))
+        if query.strip():
+            source = sql.SQL(
+                "videos AS v CROSS JOIN websearch_to_tsquery(%(config)s::regconfig, %(query)s) AS q"
+            )
+            conditions.append(sql.SQL("v.search_vector @@ q"))
+            order = sql.SQL("ts_rank(v.search_vector, q) DESC, v.published_at DESC NULLS LAST")
+        else:
+            source = sql.SQL("videos AS v")
+            order = sql.SQL("v.published_at DESC NULLS LAST, v.created_at DESC")
+        statement = sql.SQL(
+            "SELECT {columns} FROM {source} WHERE {conditions}"
+            " ORDER BY {order}, v.id LIMIT %(limit)s OFFSET %(offset)s"
+        ).format(
+            columns=_columns(Video, "v"),
+            source=source,
+            conditions=sql.SQL(" AND ").join(conditions),
+            order=order,
+        )
+        with self._transaction() as conn:
+            return _all(conn, Video, statement, params)
+
+    def list_feed_candidates(self, as_of: datetime, *, limit: int) -> list[tuple[Video, int]]:
+        """Listable videos published by `as_of`, newest first, each with its comments by `as_of`.
+
+        Listable: public or premium, published, not taken down. Counting only what existed at
+        `as_of` gives the same counts on every call with the same `as_of`, which is what keeps
+        a feed's order fixed while a client pages through it.
+        """
+        query = sql.SQL(
+            "SELECT {},"
+            " (SELECT count(*) FROM comments AS c"
+            "  WHERE c.video_id = v.id AND c.created_at <= %(as_of)s)"
+            " FROM videos AS v"
+            " WHERE v.visibility IN ('public', 'premium') AND v.published_version IS NOT NULL"
+            " AND v.taken_down_at IS NULL AND v.published_at <= %(as_of)s"
+            " ORDER BY v.published_at DESC, v.id DESC LIMIT %(limit)s"
+        ).format(_columns(Video, "v"))
+        names = list(Video.model_fields)
+        with self._transaction() as conn:
+            rows = conn.execute(query, {"as_of": as_of, "limit": limit}).fetchall()
+        return [
+            (Video.model_validate(dict(zip(names, row[:-1], strict=True))), row[-1]) for row in rows
+        ]
+
+    def get_comment(self, comment_id: UUID) -> Comment:
+        """The comment with this id."""
+        query = sql.SQL("SELECT {} FROM comments WHERE id = %s").format(_columns(Comment))
+        with self._transaction() as conn:
+            return _found(_fetch_one(conn, Comment, query, (comment_id,)), f"comment {comment_id}")
+
+    def set_stripe_customer_id(self, user_id: UUID, customer_id: str) -> str:
+        """Remember the user's Stripe customer unless one is stored; returns the stored one.
+
+        The first one stored wins, so two concurrent first subscriptions agree on a customer.
+        """
+        try:
+            with self._transaction() as conn:
+                row = conn.execute(
+                    "UPDATE users SET stripe_customer_id = coalesce(stripe_customer_id, %s)"
+                    " WHERE id = %s RETURNING stripe_customer_id",
+                    (customer_id, user_id),
+                ).fetchone()
+        except errors.UniqueViolation as exc:
+            raise Conflict(f"Stripe customer {customer_id!r} belongs to another user") from exc
+        if row is None:
+            raise NotFound(f"user {user_id}")
+        stored: str = row[0]
+        return stored
+
+    @contextmanager
+    def claim_billing_event(self, event_id: str, event_type: str) -> Iterator[bool]:
+        """Record a payment provider's event for the block; yields False if already recorded.
+
+        The record commits only when the block ends without an error, so an event whose
+        handling failed is handled again when the provider retries it. Meanwhile a concurrent
+        delivery of the same event waits on the record, and then finds it recorded.
+        """
+        with self._transaction() as conn:
+            row = conn.execute(
+                "INSERT INTO billing_events (event_id, event_type) VALUES (%s, %s)"
+                " ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+                (event_id, event_type),
+            ).fetchone()
+            yield row is not None
+
 
 @cache
 def _columns(model: type[_Model], table: str | None = None) -> sql.Composed:

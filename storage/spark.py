@@ -16,8 +16,10 @@ def spark_config(settings: Settings) -> dict[str, str]:
     config = {
         "spark.master": settings.spark_master,
         "spark.app.name": "reelflow",
-        # Spark expands the glob itself, so loading the settings never touches the jar cache.
-        "spark.jars": str(settings.jar_dir / "spark-connector" / "*.jar"),
+        # Listed one by one: executors on a cluster fetch each jar by name (no globs there).
+        "spark.jars": ",".join(
+            sorted(str(jar) for jar in (settings.jar_dir / "spark-connector").glob("*.jar"))
+        ),
         "spark.sql.extensions": "com.datastax.spark.connector.CassandraSparkExtensions",
         "spark.cassandra.connection.host": ",".join(settings.cassandra_contact_points),
         "spark.cassandra.connection.port": str(settings.cassandra_port),

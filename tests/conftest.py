@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.fixtures.history",
     "tests.fixtures.media",
     "tests.fixtures.objects",
+    "tests.fixtures.stripe",
     "tests.fixtures.media_drm",
 ]
 

@@ -25,6 +25,7 @@ def own_stack(settings: Settings) -> Iterator[Settings]:
         postgres_dsn=f"postgresql://stacktest:stacktest-pw@127.0.0.1:{PORTS['postgres']}/stacktest",
         cassandra_port=PORTS["cassandra"],
         s3_endpoint_url=f"http://127.0.0.1:{PORTS['s3proxy']}",
+        stripe_api_base=f"http://127.0.0.1:{PORTS['stripe-mock']}",
     )
     yield stack
     services.down(stack)
@@ -33,7 +34,7 @@ def own_stack(settings: Settings) -> Iterator[Settings]:
 
 def test_up_twice_status_and_down(own_stack: Settings) -> None:
     first = services.up(own_stack)
-    assert [s.name for s in first] == ["postgres", "cassandra", "s3proxy"]
+    assert [s.name for s in first] == ["postgres", "cassandra", "s3proxy", "stripe-mock"]
     assert all(s.ready for s in first), first
     pids = {s.name: s.pid for s in first}
 
@@ -44,6 +45,7 @@ def test_up_twice_status_and_down(own_stack: Settings) -> None:
     assert reported["postgres"].endpoint == f"postgresql://127.0.0.1:{PORTS['postgres']}/stacktest"
     assert reported["cassandra"].endpoint == f"cql://127.0.0.1:{PORTS['cassandra']}"
     assert reported["s3proxy"].endpoint == f"http://127.0.0.1:{PORTS['s3proxy']}"
+    assert reported["stripe-mock"].endpoint == f"http://127.0.0.1:{PORTS['stripe-mock']}"
     assert all(s.state == "ready" and s.log.exists() for s in reported.values())
 
     # The configured role, password and database exist: the DSN works as written.
@@ -53,7 +55,7 @@ def test_up_twice_status_and_down(own_stack: Settings) -> None:
             "stacktest",
         )
 
-    assert sorted(services.down(own_stack)) == ["cassandra", "postgres", "s3proxy"]
+    assert sorted(services.down(own_stack)) == ["cassandra", "postgres", "s3proxy", "stripe-mock"]
     after = services.status(own_stack)
     assert all(s.pid is None and s.state == "stopped" for s in after)
     for pid in pids.values():

@@ -20,6 +20,7 @@ CATALOG_TABLES = {
     "refresh_tokens",
     "stream_assets",
     "subscriptions",
+    "trending_videos",
     "uploads",
     "users",
     "videos",
@@ -47,7 +48,7 @@ def test_upgrade_creates_the_catalog_on_an_empty_database(empty_database_dsn: st
 
     migrate.upgrade(empty_database_dsn)
 
-    assert migrate.current(empty_database_dsn) == migrate.head() == "0002"
+    assert migrate.current(empty_database_dsn) == migrate.head() == "0003"
     assert tables(empty_database_dsn) == CATALOG_TABLES
 
 

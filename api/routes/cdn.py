@@ -1,0 +1,268 @@
+"""The CDN origin: published objects under a signed prefix, with byte ranges.
+
+`/cdn/t/<token>/<key>` serves `key` when `token` grants a folder that contains it (see
+`api.signing`). Objects come from the local store's files or from S3 with a ranged GET. A video
+that is taken down or deleted stops serving at once, whatever tokens are still out there.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any, BinaryIO
+from uuid import UUID
+
+from botocore.exceptions import ClientError
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
+
+from api.deps import CatalogDep, SettingsDep, StoreDep
+from api.errors import ApiError
+from api.signing import UrlSigner
+from storage.catalog import Catalog, NotFound
+from storage.objects import (
+    MANIFEST_SUFFIXES,
+    VERSION_RE,
+    InvalidKey,
+    LocalObjectStore,
+    ObjectNotFound,
+    ObjectStore,
+    S3ObjectStore,
+    guess_content_type,
+    validate_key,
+)
+
+router = APIRouter(prefix="/cdn", tags=["cdn"])
+
+# Objects under a version folder never change once published: caches may keep them for good.
+IMMUTABLE = "public, max-age=31536000, immutable"
+# Manifests are re-published in place when a version is published again; keep them briefly.
+MANIFEST_CACHE = "public, max-age=60"
+UNVERSIONED_CACHE = "no-cache"
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "Content-Length, Content-Range, Accept-Ranges, ETag",
+}
+_READ_CHUNK = 64 * 1024
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_VIDEO_KEY = re.compile(r"videos/([0-9a-fA-F-]{36})/")
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    size: int
+    etag: str
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    first: int
+    last: int
+
+    @property
+    def length(self) -> int:
+        return self.last - self.first + 1
+
+
+class RangeNotSatisfiable(Exception):
+    pass
+
+
+def parse_range(header: str | None, size: int) -> ByteRange | None:
+    """The single byte range a `Range` header asks for, or None to send the whole object.
+
+    Multiple ranges and malformed headers are ignored (RFC 9110 lets a server send the whole
+    object); a well-formed range that starts past the end raises RangeNotSatisfiable.
+    """
+    if header is None:
+        return None
+    match = _RANGE.fullmatch(header.strip())
+    if match is None:
+        return None
+    first_text, last_text = match.groups()
+    if not first_text:
+        if not last_text:
+            return None
+        suffix = int(last_text)
+        if suffix == 0 or size == 0:
+            raise RangeNotSatisfiable
+        return ByteRange(max(size - suffix, 0), size - 1)
+    first = int(first_text)
+    if last_text and int(last_text) < first:
+        return None
+    if first >= size:
+        raise RangeNotSatisfiable
+    last = int(last_text) if last_text else size - 1
+    return ByteRange(first, min(last, size - 1))
+
+
+def cache_control(key: str) -> str:
+    parts = key.split("/")
+    if len(parts) < 4 or parts[0] != "videos" or not VERSION_RE.fullmatch(parts[2]):
+        return UNVERSIONED_CACHE
+    if PurePosixPath(key).suffix.lower() in MANIFEST_SUFFIXES:
+        return MANIFEST_CACHE
+    return IMMUTABLE
+
+
+def _error(status: int, code: str, message: str, **headers: str) -> ApiError:
+    # Players read error statuses only when the response carries CORS headers.
+    return ApiError(status, code, message, headers=CORS_HEADERS | headers)
+
+
+def _check_video_serves(catalog: Catalog, key: str) -> None:
+    match = _VIDEO_KEY.match(key)
+    if match is None:
+        return
+    try:
+        video = catalog.get_video(UUID(match.group(1)))
+    except (NotFound, ValueError):
+        raise _error(404, "not_found", "object not found") from None
+    if video.taken_down_at is not None:
+        raise _error(404, "not_found", "object not found")
+
+
+def _info(store: ObjectStore, key: str) -> ObjectInfo:
+    if isinstance(store, LocalObjectStore):
+        path = store.path(key)
+        try:
+            stat = path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            raise ObjectNotFound(key) from None
+        if not path.is_file():
+            raise ObjectNotFound(key)
+        return ObjectInfo(stat.st_size, f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"')
+    if isinstance(store, S3ObjectStore):
+        try:
+            head = store.client.head_object(Bucket=store.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                raise ObjectNotFound(key) from exc
+            raise
+        return ObjectInfo(int(head["ContentLength"]), str(head.get("ETag") or ""))
+    return ObjectInfo(store.size(key), "")
+
+
+def _file_chunks(file: BinaryIO, length: int) -> Iterator[bytes]:
+    with file:
+        remaining = length
+        while remaining > 0:
+            chunk = file.read(min(_READ_CHUNK, remaining))
+            if not chunk:
+                return
+            remaining -= len(chunk)
+            yield chunk
+
+
+def _body_chunks(body: Any) -> Iterator[bytes]:
+    with body:
+        yield from body.iter_chunks(_READ_CHUNK)
+
+
+def read_range(store: ObjectStore, key: str, first: int, length: int) -> Iterator[bytes]:
+    """`length` bytes of the object from `first`, streamed (a ranged GET on S3).
+
+    The object is opened before this returns, so a missing object fails here and not halfway
+    through a response.
+    """
+    if length <= 0:
+        return iter(())
+    if isinstance(store, LocalObjectStore):
+        try:
+            # Closed by the generator once the response has streamed it.
+            file = open(store.path(key), "rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise ObjectNotFound(key) from None
+        file.seek(first)
+        return _file_chunks(file, length)
+    if isinstance(store, S3ObjectStore):
+        byte_range = f"bytes={first}-{first + length - 1}"
+        try:
+            response = store.client.get_object(Bucket=store.bucket, Key=key, Range=byte_range)
+        except ClientError as exc:
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                raise ObjectNotFound(key) from exc
+            raise
+        return _body_chunks(response["Body"])
+    return iter((store.get_bytes(key)[first : first + length],))
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if header is None or not etag:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    return "*" in tags or etag in tags
+
+
+@router.get("/t/{token}/{key:path}", response_class=Response)
+@router.head("/t/{token}/{key:path}", response_class=Response, include_in_schema=False)
+def serve(
+    token: str,
+    key: str,
+    request: Request,
+    catalog: CatalogDep,
+    settings: SettingsDep,
+    store: StoreDep,
+) -> Response:
+    """A published object under a signed prefix: manifests, segments, posters, sprites."""
+    try:
+        validate_key(key)
+    except InvalidKey:
+        raise _error(404, "not_found", "object not found") from None
+    if not UrlSigner.from_settings(settings).verify(token, key):
+        raise _error(403, "invalid_token", "the playback URL is not valid or has expired")
+    _check_video_serves(catalog, key)
+    try:
+        info = _info(store, key)
+    except ObjectNotFound:
+        raise _error(404, "not_found", "object not found") from None
+    headers = CORS_HEADERS | {
+        "Accept-Ranges": "bytes",
+        "Cache-Control": cache_control(key),
+        "Content-Type": guess_content_type(key),
+    }
+    if info.etag:
+        headers["ETag"] = info.etag
+    if _etag_matches(request.headers.get("if-none-match"), info.etag):
+        return Response(status_code=304, headers=headers)
+
+    range_header = request.headers.get("range")
+    if_range = request.headers.get("if-range")
+    if if_range is not None and if_range.strip() != info.etag:
+        # The client's partial copy is of another object: it gets the whole new one.
+        range_header = None
+    try:
+        wanted = parse_range(range_header, info.size)
+    except RangeNotSatisfiable:
+        raise _error(
+            416,
+            "range_not_satisfiable",
+            f"the object has {info.size} bytes",
+            **{"Content-Range": f"bytes */{info.size}"},
+        ) from None
+    status = 200
+    first, length = 0, info.size
+    if wanted is not None:
+        status, first, length = 206, wanted.first, wanted.length
+        headers["Content-Range"] = f"bytes {wanted.first}-{wanted.last}/{info.size}"
+    headers["Content-Length"] = str(length)
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers)
+    try:
+        chunks = read_range(store, key, first, length)
+    except ObjectNotFound:
+        raise _error(404, "not_found", "object not found") from None
+    return StreamingResponse(chunks, status_code=status, headers=headers)
+
+
+@router.options("/t/{token}/{key:path}", include_in_schema=False)
+def preflight(token: str, key: str) -> Response:
+    """CORS preflight of players that send `Range` from another origin."""
+    headers = CORS_HEADERS | {
+        "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+        "Access-Control-Allow-Headers": "Range, If-None-Match, If-Range",
+        "Access-Control-Max-Age": "86400",
+    }
+    return Response(status_code=204, headers=headers)

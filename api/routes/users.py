@@ -1,0 +1,236 @@
+"""Accounts: registration, your profile, your data export and the erasure of your account.
+
+There is no route that takes another user's id: every route acts on the caller.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from cassandra import DriverException
+from cassandra.cluster import NoHostAvailable
+from fastapi import APIRouter, Request, status
+
+from api.deps import CatalogDep, CurrentUser, HistoryDep, SettingsDep
+from api.errors import ApiError
+from api.routes.auth import (
+    INVALID_BODY,
+    THROTTLED,
+    UNAUTHENTICATED,
+    LoginThrottle,
+    client_address,
+    error,
+)
+from api.schemas.users import (
+    PROFILE_DATA_MAX_BYTES,
+    CommentExport,
+    HistoryEntryExport,
+    ProfileExport,
+    SubscriptionExport,
+    UserCreate,
+    UserExport,
+    UserPublic,
+    UserUpdateMe,
+    VideoExport,
+)
+from api.security import hash_password, verify_password
+from reelflow.settings import Settings
+from storage.catalog import Catalog, EmailTaken, Role, Video
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+EMAIL_TAKEN = error("Another account uses this email address (in any letter case)")
+HISTORY_UNAVAILABLE = error("Viewing history (Cassandra) cannot be reached; nothing was changed")
+# Pages of a creator's videos read for an export.
+_VIDEO_PAGE = 500
+
+
+def _email_taken() -> ApiError:
+    return ApiError(409, "email_taken", "an account with this email address already exists")
+
+
+@contextmanager
+def _history_errors() -> Iterator[None]:
+    """Cassandra failing after the connection was made answers 503 too, not 500."""
+    try:
+        yield
+    except (DriverException, NoHostAvailable) as exc:
+        raise ApiError(
+            503, "history_unavailable", "viewing history is unavailable right now"
+        ) from exc
+
+
+@router.post(
+    "/register",
+    response_model=UserPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses={409: EMAIL_TAKEN, 422: INVALID_BODY},
+)
+def register(body: UserCreate, catalog: CatalogDep) -> UserPublic:
+    """Create an account (a viewer, or a creator with `as_creator`); then sign in."""
+    profile: dict[str, Any] = {}
+    if body.display_name is not None:
+        profile["display_name"] = body.display_name
+    try:
+        user = catalog.create_user(
+            body.email,
+            hash_password(body.password),
+            role=Role.CREATOR if body.as_creator else Role.VIEWER,
+            profile_data=profile,
+        )
+    except EmailTaken as exc:
+        raise _email_taken() from exc
+    return UserPublic.model_validate(user)
+
+
+@router.get("/me", response_model=UserPublic, responses={401: UNAUTHENTICATED})
+def read_me(user: CurrentUser) -> UserPublic:
+    """Your account."""
+    return UserPublic.model_validate(user)
+
+
+@router.patch(
+    "/me",
+    response_model=UserPublic,
+    responses={
+        401: UNAUTHENTICATED,
+        403: error("`current_password` is wrong"),
+        409: EMAIL_TAKEN,
+        422: error(
+            "The body breaks a field's rules, `current_password` is missing for an email or"
+            f" password change, or the profile would exceed {PROFILE_DATA_MAX_BYTES} bytes"
+        ),
+        429: THROTTLED,
+    },
+)
+def update_me(
+    body: UserUpdateMe,
+    user: CurrentUser,
+    request: Request,
+    catalog: CatalogDep,
+    settings: SettingsDep,
+) -> UserPublic:
+    """Change your email, display name, profile fields or password.
+
+    A new email or password needs `current_password`; a new password signs out every session
+    (refresh tokens are revoked).
+    """
+    profile = dict(user.profile_data)
+    if "display_name" in body.model_fields_set:
+        if body.display_name is None:
+            profile.pop("display_name", None)
+        else:
+            profile["display_name"] = body.display_name
+    for key, value in (body.profile_data or {}).items():
+        if value is None:
+            profile.pop(key, None)
+        else:
+            profile[key] = value
+    encoded = json.dumps(profile, ensure_ascii=False, separators=(",", ":")).encode()
+    if len(encoded) > PROFILE_DATA_MAX_BYTES:
+        raise ApiError(
+            422,
+            "profile_too_large",
+            f"profile_data would take {len(encoded)} bytes; at most {PROFILE_DATA_MAX_BYTES}",
+        )
+
+    new_email = body.email if body.email is not None and body.email != user.email else None
+    if new_email is not None or body.new_password is not None:
+        _confirm_password(
+            body.current_password, user.password_hash, user.email, request, catalog, settings
+        )
+
+    try:
+        updated = catalog.update_user(
+            user.id,
+            email=new_email,
+            password_hash=None if body.new_password is None else hash_password(body.new_password),
+            profile_data=profile if profile != user.profile_data else None,
+        )
+    except EmailTaken as exc:
+        raise _email_taken() from exc
+    if body.new_password is not None:
+        catalog.revoke_user_refresh_tokens(user.id)
+    return UserPublic.model_validate(updated)
+
+
+def _confirm_password(
+    current_password: str | None,
+    password_hash: str | None,
+    email: str,
+    request: Request,
+    catalog: Catalog,
+    settings: Settings,
+) -> None:
+    """Re-authenticate before a credential change, under the login throttle: a stolen access
+    token must not become a way to guess the password or take the account over."""
+    if current_password is None:
+        raise ApiError(
+            422,
+            "current_password_required",
+            "changing the email or password needs current_password",
+        )
+    throttle = LoginThrottle(catalog, settings, email, client_address(request))
+    throttle.begin()
+    if not verify_password(password_hash, current_password):
+        raise ApiError(403, "wrong_password", "current_password is wrong")
+    throttle.succeeded()
+
+
+@router.get(
+    "/me/export",
+    response_model=UserExport,
+    responses={401: UNAUTHENTICATED, 503: HISTORY_UNAVAILABLE},
+)
+def export_me(user: CurrentUser, catalog: CatalogDep, history: HistoryDep) -> UserExport:
+    """Everything kept about you: profile, subscriptions, comments, videos, viewing history."""
+    with _history_errors():
+        entries = history.history(user.id)
+    return UserExport(
+        exported_at=datetime.now(UTC),
+        profile=ProfileExport.model_validate(user),
+        subscriptions=[
+            SubscriptionExport.model_validate(s) for s in catalog.subscriptions_of_user(user.id)
+        ],
+        comments=[CommentExport.model_validate(c) for c in catalog.list_comments_by_user(user.id)],
+        videos=[VideoExport.model_validate(v) for v in _all_videos(catalog, user.id)],
+        history=[HistoryEntryExport.model_validate(e) for e in entries],
+    )
+
+
+def _all_videos(catalog: Catalog, user_id: UUID) -> list[Video]:
+    videos: list[Video] = []
+    while True:
+        page = catalog.list_videos_by_user(user_id, limit=_VIDEO_PAGE, offset=len(videos))
+        videos.extend(page)
+        if len(page) < _VIDEO_PAGE:
+            return videos
+
+
+@router.delete(
+    "/me",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={401: UNAUTHENTICATED, 503: HISTORY_UNAVAILABLE},
+)
+def delete_me(user: CurrentUser, catalog: CatalogDep, history: HistoryDep) -> None:
+    """Erase your account: profile, history, sessions; comments stay without your name."""
+    # Cassandra first: if it is down nothing has changed, and the account is still there to
+    # retry with. Erasing history twice is harmless.
+    with _history_errors():
+        history.erase_user(user.id)
+    catalog.erase_user(user.id)
+    catalog.revoke_user_refresh_tokens(user.id)
+    # A watch report that was authenticated before the erasure can still land between the two
+    # stores; the account is now refused everywhere, so a second pass leaves nothing behind.
+    try:
+        history.erase_user(user.id)
+    except (DriverException, NoHostAvailable):
+        log.exception("second history erasure of user %s failed; run History.erase_user", user.id)

@@ -1,0 +1,100 @@
+"""Watching: player progress reports and the "continue watching" list (Cassandra)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+from uuid import UUID
+
+from cassandra import DriverException
+from cassandra.cluster import NoHostAvailable
+from fastapi import APIRouter, Query
+
+from api.access import can_see, require_playback, visible_video_or_404
+from api.deps import CatalogDep, CurrentUser, HistoryDep
+from api.errors import ApiError
+from api.routes.auth import INVALID_BODY, UNAUTHENTICATED, error
+from api.schemas.social import HistoryItemPublic, HistoryPublic, ProgressPublic, WatchReport
+
+router = APIRouter(tags=["watching"])
+
+HISTORY_UNAVAILABLE = error("Viewing history (Cassandra) cannot be reached right now")
+VIDEO_NOT_FOUND = error("No such video, or the caller may not see it")
+NOT_PLAYABLE = error("The caller may see the video but not play it (premium, taken down)")
+# "Continue watching" drops videos the caller may no longer see, so it reads a few more
+# entries than it shows.
+HISTORY_OVERFETCH = 2
+
+
+@contextmanager
+def history_errors() -> Iterator[None]:
+    """Cassandra failing in the middle of a request is the same 503 as Cassandra down."""
+    try:
+        yield
+    except (NoHostAvailable, DriverException) as exc:
+        raise ApiError(
+            503, "history_unavailable", "viewing history is unavailable right now"
+        ) from exc
+
+
+@router.post(
+    "/videos/{video_id}/watch",
+    response_model=ProgressPublic,
+    responses={
+        401: UNAUTHENTICATED,
+        403: NOT_PLAYABLE,
+        404: VIDEO_NOT_FOUND,
+        422: INVALID_BODY,
+        503: HISTORY_UNAVAILABLE,
+    },
+)
+def report_watch(
+    video_id: UUID,
+    report: WatchReport,
+    user: CurrentUser,
+    catalog: CatalogDep,
+    history: HistoryDep,
+) -> ProgressPublic:
+    """Record a player report: resume position, watch time and the raw watch event."""
+    video = visible_video_or_404(catalog, video_id, user)
+    # Reports count as engagement, so only someone who may play the video can send them.
+    require_playback(video, user)
+    with history_errors():
+        try:
+            progress = history.record_watch(
+                user.id,
+                video.id,
+                report.position_s,
+                report.duration_s,
+                watched_delta_s=report.watched_delta_s,
+                session_id=report.session_id,
+                event_type=report.event_type,
+                client=report.client,
+            )
+        except ValueError as exc:
+            raise ApiError(422, "invalid_request", str(exc)) from exc
+    return ProgressPublic.of(progress)
+
+
+@router.get(
+    "/users/me/history",
+    response_model=HistoryPublic,
+    responses={401: UNAUTHENTICATED, 503: HISTORY_UNAVAILABLE},
+)
+def continue_watching(
+    user: CurrentUser,
+    catalog: CatalogDep,
+    history: HistoryDep,
+    limit: Annotated[int, Query(ge=1, le=50)] = 20,
+) -> HistoryPublic:
+    """Continue watching: your unfinished videos, most recently watched first."""
+    with history_errors():
+        entries = history.continue_watching(user.id, limit=limit * HISTORY_OVERFETCH)
+    videos = catalog.get_videos(entry.video_id for entry in entries)
+    items = [
+        HistoryItemPublic.of(entry, videos[entry.video_id])
+        for entry in entries
+        if entry.video_id in videos and can_see(videos[entry.video_id], user)
+    ]
+    return HistoryPublic(items=items[:limit])

@@ -1,0 +1,140 @@
+"""Signed URLs: playback grants over a key prefix, and upload URLs.
+
+A playback token grants reading every object under one prefix, such as `videos/<id>/<version>/`.
+It travels in the path (`/cdn/t/<token>/<key>`), so the relative URIs of HLS playlists and DASH
+manifests (segments, media playlists, sprite sheets) resolve under the same token and inherit
+the grant of the manifest URL. The token is base64url(expires + HMAC-SHA256(secret, purpose,
+prefix, expires)) with `expires` as 8 bytes big-endian Unix seconds. It does not name its prefix:
+`verify` tries the folders that contain the requested key, a handful of HMACs.
+
+Upload URLs carry `expires` and `signature` as query parameters over the upload id. Every MAC
+starts with a purpose string, so a signature made for one use is never accepted for another.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import struct
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from storage.objects import InvalidKey, folder_of, validate_key
+
+if TYPE_CHECKING:
+    from reelflow.settings import Settings
+
+PLAYBACK_PURPOSE = "reelflow-playback-v1"
+UPLOAD_PURPOSE = "reelflow-upload-v1"
+_EXPIRES = struct.Struct(">Q")
+_MAC_BYTES = hashlib.sha256().digest_size
+# 40 bytes in base64url without padding.
+_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{54}")
+_SIGNATURE_RE = re.compile(r"[A-Za-z0-9_-]{43}")
+_EXPIRES_RE = re.compile(r"\d{1,12}")
+
+
+class Grant(StrEnum):
+    """What a signed upload URL allows."""
+
+    VALID = "valid"
+    INVALID = "invalid"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class SignedPrefix:
+    """A token for every key under `prefix` until `expires_at`."""
+
+    prefix: str
+    token: str
+    expires_at: datetime
+
+    def path(self, key: str) -> str:
+        """The CDN path of `key` (relative to the CDN base URL) under this grant."""
+        if not key.startswith(self.prefix):
+            raise ValueError(f"{key!r} is not under the signed prefix {self.prefix!r}")
+        return f"t/{self.token}/{key}"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class UrlSigner:
+    """Signs and verifies URLs with the deployment's URL signing secret."""
+
+    def __init__(self, secret: bytes) -> None:
+        if not secret:
+            raise ValueError("URL signing needs a non-empty secret")
+        self._secret = secret
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> UrlSigner:
+        return cls(settings.url_signing_secret.get_secret_value().encode())
+
+    def _mac(self, purpose: str, subject: str, expires: int) -> bytes:
+        # Keys and upload ids never hold a newline, so the fields cannot be shifted.
+        message = f"{purpose}\n{subject}\n{expires}".encode()
+        return hmac.new(self._secret, message, hashlib.sha256).digest()
+
+    def sign_prefix(self, prefix: str, ttl_s: int, now: float | None = None) -> SignedPrefix:
+        """A token for every key under the folder `prefix` for `ttl_s` seconds."""
+        if ttl_s <= 0:
+            raise ValueError(f"ttl_s must be positive, not {ttl_s}")
+        folder = folder_of(prefix)
+        if not folder:
+            raise ValueError("a playback grant needs a non-empty prefix")
+        expires = int(time.time() if now is None else now) + ttl_s
+        token = _b64(_EXPIRES.pack(expires) + self._mac(PLAYBACK_PURPOSE, folder, expires))
+        return SignedPrefix(folder, token, datetime.fromtimestamp(expires, UTC))
+
+    def verify(self, token: str, path: str, now: float | None = None) -> bool:
+        """True if `token` is unexpired and grants a folder that contains the key `path`."""
+        if not _TOKEN_RE.fullmatch(token):
+            return False
+        try:
+            segments = validate_key(path).split("/")
+        except InvalidKey:
+            return False
+        raw = _unb64(token)
+        (expires,) = _EXPIRES.unpack(raw[: _EXPIRES.size])
+        mac = raw[_EXPIRES.size :]
+        if len(mac) != _MAC_BYTES or expires < (time.time() if now is None else now):
+            return False
+        granted = False
+        # Every candidate is compared, so the time taken does not tell which folder matched.
+        for depth in range(1, len(segments)):
+            folder = "/".join(segments[:depth]) + "/"
+            granted |= hmac.compare_digest(mac, self._mac(PLAYBACK_PURPOSE, folder, expires))
+        return granted
+
+    def sign_upload(self, upload_id: UUID, expires: int) -> str:
+        """The `signature` query parameter of an upload URL valid until `expires` (Unix s)."""
+        return _b64(self._mac(UPLOAD_PURPOSE, str(upload_id), expires))
+
+    def check_upload(
+        self, upload_id: UUID, expires: str, signature: str, now: float | None = None
+    ) -> Grant:
+        """Whether an upload URL's `expires` and `signature` are authentic and still valid.
+
+        Authenticity is checked first: a forged URL is INVALID even when its expiry has passed.
+        """
+        if not _EXPIRES_RE.fullmatch(expires) or not _SIGNATURE_RE.fullmatch(signature):
+            return Grant.INVALID
+        expected = self.sign_upload(upload_id, int(expires))
+        if not hmac.compare_digest(expected.encode(), signature.encode()):
+            return Grant.INVALID
+        if int(expires) < (time.time() if now is None else now):
+            return Grant.EXPIRED
+        return Grant.VALID

@@ -1,0 +1,95 @@
+"""stripe-mock, Stripe's API simulator: the dev stack's payment provider.
+
+Built from the Go module proxy with `go install` at a pinned version into the cache directory
+(one directory per version, so changing the pin builds the new one). It is stateless: it
+validates requests against Stripe's OpenAPI spec and answers with fixture objects.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from devstack.services import HOST, Service, ServiceError
+from reelflow.settings import Settings
+
+STRIPE_MOCK_MODULE = "github.com/stripe/stripe-mock"
+STRIPE_MOCK_VERSION = "v0.203.0"
+DEFAULT_PORT = 12111
+
+
+def stripe_mock_path(settings: Settings) -> Path:
+    """Where the pinned stripe-mock binary is (or will be) installed."""
+    return settings.cache_dir / "bin" / f"stripe-mock-{STRIPE_MOCK_VERSION}" / "stripe-mock"
+
+
+def ensure_stripe_mock(settings: Settings) -> Path:
+    """The pinned stripe-mock binary, built with `go install` on first use (about 40 s)."""
+    binary = stripe_mock_path(settings)
+    if binary.is_file():
+        return binary
+    go = shutil.which("go")
+    if go is None:
+        raise ServiceError("stripe-mock is built with Go, which is not installed (need Go 1.22+)")
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        [go, "install", f"{STRIPE_MOCK_MODULE}@{STRIPE_MOCK_VERSION}"],
+        env={**os.environ, "GOBIN": str(binary.parent)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0 or not binary.is_file():
+        raise ServiceError(
+            f"go install {STRIPE_MOCK_MODULE}@{STRIPE_MOCK_VERSION} failed:\n"
+            f"{result.stdout}{result.stderr}"
+        )
+    return binary
+
+
+class StripeMock(Service):
+    """stripe-mock on the port of `settings.stripe_api_base`, plain HTTP on loopback only."""
+
+    name = "stripe-mock"
+    start_timeout_s = 30.0
+
+    @property
+    def port(self) -> int:
+        if not self.settings.stripe_api_base:
+            raise ServiceError("stripe-mock needs REELFLOW_STRIPE_API_BASE (unset: real Stripe)")
+        return urlsplit(self.settings.stripe_api_base).port or DEFAULT_PORT
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def prepare(self) -> None:
+        ensure_stripe_mock(self.settings)
+
+    def command(self) -> list[str]:
+        # `-http-port N` would bind every interface, and any HTTP flag but `-http-port` leaves
+        # HTTPS on its default port 12112 on every interface too: both are pinned to loopback,
+        # HTTPS on a port the system picks, since nothing uses it.
+        return [
+            str(stripe_mock_path(self.settings)),
+            "-http-addr",
+            f"{HOST}:{self.port}",
+            "-https-addr",
+            f"{HOST}:0",
+        ]
+
+    def is_ready(self) -> bool:
+        api_key = self.settings.stripe_api_key.get_secret_value()
+        request = urllib.request.Request(
+            f"{self.endpoint}/v1/customers", headers={"Authorization": f"Bearer {api_key}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=2) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False

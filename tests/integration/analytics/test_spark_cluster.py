@@ -1,0 +1,208 @@
+"""One day's aggregation on a Spark standalone cluster: master and one worker on 127.0.0.1.
+
+The driver runs in a subprocess because the Spark configuration (the master URL among it) only
+applies to the first SparkSession of a process, and this test process already has a local one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+
+from reelflow.settings import PROJECT_ROOT, Settings
+from storage.engagement import ENGAGEMENT, read_partition
+from storage.history import History
+from storage.objects import LocalObjectStore
+
+DAY = date(2026, 11, 3)
+START_TIMEOUT_S = 90
+JOB_TIMEOUT_S = 300
+
+# Runs the Dagster asset with the deployment's own resources; only the executor is trimmed to
+# fit the one small worker.
+DRIVER = """
+import json, sys
+from dagster import materialize
+from dagster_pyspark import PySparkResource
+from assets.engagement import daily_viewing
+from pipelines.resources import resources_for
+from reelflow.settings import Settings
+from storage.spark import spark_config
+
+settings = Settings()
+config = spark_config(settings) | {"spark.executor.memory": "512m", "spark.executor.cores": "1"}
+resources = resources_for(settings) | {"pyspark": PySparkResource(spark_config=config)}
+result = materialize([daily_viewing], partition_key=sys.argv[1], resources=resources)
+first = result.asset_materializations_for_node("daily_viewing")[0]
+checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+print(json.dumps({"success": result.success, "master": first.metadata["spark_master"].value,
+                  "events": first.metadata["events"].value, "checks": checks}))
+"""
+
+
+@dataclass
+class Cluster:
+    master_url: str
+    work_dir: Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def spark_class() -> Path:
+    import pyspark
+
+    return Path(pyspark.__file__).resolve().parent / "bin" / "spark-class"
+
+
+def wait_for(log: Path, text: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if log.exists() and text in log.read_text(errors="replace"):
+            return
+        if process.poll() is not None:
+            break
+        time.sleep(0.5)
+    pytest.fail(f"{log.name}: no {text!r} after {START_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    env = os.environ | {"SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
+    env.pop("SPARK_HOME", None)
+    port = free_port()
+    master_url = f"spark://127.0.0.1:{port}"
+    work_dir = tmp_path / "worker"
+    commands = {
+        "master": [
+            "org.apache.spark.deploy.master.Master",
+            "--host", "127.0.0.1", "--port", str(port), "--webui-port", str(free_port()),
+        ],
+        "worker": [
+            "org.apache.spark.deploy.worker.Worker", master_url,
+            "--host", "127.0.0.1", "--cores", "1", "--memory", "1g",
+            "--webui-port", str(free_port()), "--work-dir", str(work_dir),
+        ],
+    }  # fmt: skip
+    ready = {"master": "I have been elected leader", "worker": "Successfully registered"}
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        for name, arguments in commands.items():
+            log = tmp_path / f"{name}.log"
+            with log.open("wb") as out:
+                processes.append(
+                    subprocess.Popen(
+                        [str(spark_class()), *arguments],
+                        env=env,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
+            wait_for(log, ready[name], processes[-1])
+        yield Cluster(master_url, work_dir)
+    finally:
+        for process in reversed(processes):
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def test_one_day_aggregates_on_a_standalone_cluster(
+    cluster: Cluster, history: History, history_keyspace: str, settings: Settings, tmp_path: Path
+) -> None:
+    video = uuid4()
+    # Two viewers of a 60 s video: 30 s (a view) and 10 s.
+    for user, seconds in ((uuid4(), 30.0), (uuid4(), 10.0)):
+        session = uuid4()
+        for event_type, position, delta, second in (
+            ("start", 0.0, 0.0, 0),
+            ("pause", seconds, seconds, int(seconds)),
+        ):
+            history.record_watch(
+                user,
+                video,
+                position,
+                60.0,
+                watched_delta_s=delta,
+                session_id=session,
+                event_type=event_type,
+                at=datetime(2026, 11, 3, 12, 0, second, tzinfo=UTC),
+            )
+    objects = tmp_path / "objects"
+    env = os.environ | {
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "PYSPARK_PYTHON": sys.executable,
+        "REELFLOW_SPARK_MASTER": cluster.master_url,
+        "REELFLOW_CASSANDRA_KEYSPACE": history_keyspace,
+        "REELFLOW_OBJECT_STORE": "local",
+        "REELFLOW_OBJECT_STORE_DIR": str(objects),
+    }
+    env.pop("SPARK_HOME", None)
+
+    run = subprocess.run(
+        [sys.executable, "-c", DRIVER, DAY.isoformat()],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=JOB_TIMEOUT_S,
+        check=False,
+    )
+
+    assert run.returncode == 0, run.stderr[-5000:]
+    outcome = json.loads(run.stdout.strip().splitlines()[-1])
+    assert outcome == {
+        "success": True,
+        "master": cluster.master_url,
+        "events": 4,
+        "checks": dict.fromkeys(
+            [
+                "events_match_cassandra",
+                "no_negative_durations",
+                "progress_within_bounds",
+                "completion_within_bounds",
+                "views_at_most_events",
+            ],
+            True,
+        ),
+    }
+    # The tasks ran in the worker's executor, not in the driver.
+    executor_logs = list(cluster.work_dir.glob("app-*/*/stderr"))
+    assert executor_logs and "Running task" in executor_logs[0].read_text()
+    store = LocalObjectStore(objects, settings.cdn_base_url, b"unused")
+    engagement = read_partition(store, ENGAGEMENT, DAY)
+    assert engagement is not None
+    assert engagement.to_dict("records") == [
+        {
+            "video_id": str(video),
+            "events": 4,
+            "views": 1,
+            "unique_viewers": 2,
+            "sessions": 2,
+            "watched_s": 40.0,
+            "median_watched_s": 20.0,
+            "avg_completion": pytest.approx(1 / 3),
+            "finishes": 0,
+            "duration_s": 60.0,
+        }
+    ]

@@ -1,0 +1,253 @@
+"""The feed (listable, unfinished, ranked, stably paged) and search, on the real dev stack."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID, uuid4
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from api.routes.feed import SETTLE
+from storage.catalog import Catalog, NewStreamAsset, Role, StreamFormat, Video, Visibility
+from tests.fixtures.api import Account
+
+MakeAccount = Callable[..., Account]
+FEED = "/api/v1/videos/feed"
+SEARCH = "/api/v1/search"
+
+
+def published(
+    catalog: Catalog,
+    owner: UUID,
+    title: str,
+    *,
+    visibility: Visibility = Visibility.PUBLIC,
+    description: str = "",
+    tags: tuple[str, ...] = (),
+) -> Video:
+    video = catalog.create_video(
+        owner, title, visibility=visibility, description=description, tags=tags
+    )
+    asset = NewStreamAsset(
+        width=640,
+        height=360,
+        bitrate=800_000,
+        codec="avc1.64001f",
+        format=StreamFormat.HLS,
+        cdn_url=f"https://cdn.example/{video.id}/360.m3u8",
+    )
+    return catalog.publish_video(
+        video.id, "v1", [asset], f"https://cdn.example/{video.id}/poster.jpg", 600.0
+    )
+
+
+def age(dsn: str, video_id: UUID, hours: float) -> None:
+    """Move the video's publication and its comments `hours` into the past."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        shift = {"video_id": video_id, "secs": hours * 3600}
+        conn.execute(
+            "UPDATE videos SET published_at = published_at - make_interval(secs => %(secs)s)"
+            " WHERE id = %(video_id)s",
+            shift,
+        )
+        conn.execute(
+            "UPDATE comments SET created_at = created_at - make_interval(secs => %(secs)s)"
+            " WHERE video_id = %(video_id)s",
+            shift,
+        )
+
+
+def comment(catalog: Catalog, video: Video, author: UUID, count: int) -> None:
+    for n in range(count):
+        catalog.add_comment(video.id, author, f"comment {n}")
+
+
+def ids(page: dict[str, Any]) -> list[str]:
+    return [item["id"] for item in page["items"]]
+
+
+def whole_feed(client: TestClient, account: Account, limit: int) -> list[list[str]]:
+    pages, cursor = [], None
+    while True:
+        params: dict[str, Any] = {"limit": limit, **({"cursor": cursor} if cursor else {})}
+        response = client.get(FEED, params=params, headers=account.headers)
+        assert response.status_code == 200, response.text
+        pages.append(ids(response.json()))
+        cursor = response.json()["next_cursor"]
+        if cursor is None:
+            return pages
+
+
+@pytest.fixture
+def creator(make_account: MakeAccount) -> Account:
+    return make_account(Role.CREATOR)
+
+
+@pytest.fixture
+def viewer(make_account: MakeAccount) -> Account:
+    return make_account()
+
+
+def test_the_feed_lists_only_listable_videos(
+    client: TestClient, catalog: Catalog, catalog_dsn: str, creator: Account, viewer: Account
+) -> None:
+    public = published(catalog, creator.id, "Public")
+    premium = published(catalog, creator.id, "Premium", visibility=Visibility.PREMIUM)
+    hidden = [
+        published(catalog, creator.id, "Unlisted", visibility=Visibility.UNLISTED),
+        published(catalog, creator.id, "Private", visibility=Visibility.PRIVATE),
+        published(catalog, creator.id, "Taken down"),
+        catalog.create_video(creator.id, "Not published", visibility=Visibility.PUBLIC),
+    ]
+    catalog.take_down_video(hidden[2].id, "spam")
+    for video in (public, premium, *hidden[:3]):
+        age(catalog_dsn, video.id, 1)
+    for account in (viewer, creator):
+        page = client.get(FEED, headers=account.headers).json()
+        assert sorted(ids(page)) == sorted([str(public.id), str(premium.id)])
+        assert page["next_cursor"] is None
+    assert client.get(FEED).status_code == 401
+
+
+def test_the_feed_leaves_out_finished_videos(
+    client: TestClient, catalog: Catalog, catalog_dsn: str, creator: Account, viewer: Account
+) -> None:
+    finished, started = (
+        published(catalog, creator.id, "Done"),
+        published(catalog, creator.id, "Half"),
+    )
+    for video in (finished, started):
+        age(catalog_dsn, video.id, 1)
+    for video, position, event in ((finished, 600.0, "ended"), (started, 300.0, "pause")):
+        body = {
+            "position_s": position,
+            "duration_s": 600.0,
+            "watched_delta_s": 10.0,
+            "session_id": str(uuid4()),
+            "event_type": event,
+        }
+        watched = client.post(f"/api/v1/videos/{video.id}/watch", json=body, headers=viewer.headers)
+        assert watched.status_code == 200
+    assert ids(client.get(FEED, headers=viewer.headers).json()) == [str(started.id)]
+    # Another viewer has finished nothing.
+    assert len(ids(client.get(FEED, headers=creator.headers).json())) == 2
+
+
+def test_the_feed_ranks_recent_and_popular_videos_first(
+    client: TestClient, catalog: Catalog, catalog_dsn: str, creator: Account, viewer: Account
+) -> None:
+    new = published(catalog, creator.id, "New, quiet")
+    old = published(catalog, creator.id, "Old, quiet")
+    popular = published(catalog, creator.id, "Old, much discussed")
+    comment(catalog, popular, viewer.id, 30)
+    age(catalog_dsn, new.id, 1)
+    age(catalog_dsn, old.id, 72)
+    age(catalog_dsn, popular.id, 72)
+    page = client.get(FEED, headers=viewer.headers).json()
+    assert ids(page) == [str(popular.id), str(new.id), str(old.id)]
+
+
+def test_feed_pages_have_no_duplicates_or_gaps_while_the_catalog_changes(
+    client: TestClient, catalog: Catalog, catalog_dsn: str, creator: Account, viewer: Account
+) -> None:
+    videos = [published(catalog, creator.id, f"Episode {n}") for n in range(8)]
+    for n, video in enumerate(videos):
+        comment(catalog, video, creator.id, n % 3)
+        # Two videos share every age, so ties of the score are broken by id.
+        age(catalog_dsn, video.id, 1 + n // 2)
+    [everything] = whole_feed(client, viewer, limit=50)
+    assert sorted(everything) == sorted(str(v.id) for v in videos)
+
+    first = client.get(FEED, params={"limit": 3}, headers=viewer.headers).json()
+    assert ids(first) == everything[:3]
+    # Meanwhile the last video becomes the most discussed and a new one is published: the
+    # feed being paged keeps its order, a new feed shows both changes.
+    last = next(v for v in videos if str(v.id) == everything[-1])
+    comment(catalog, last, viewer.id, 40)
+    newest = published(catalog, creator.id, "Breaking")
+    rest: list[str] = []
+    cursor = first["next_cursor"]
+    while cursor:
+        page = client.get(FEED, params={"limit": 3, "cursor": cursor}, headers=viewer.headers)
+        rest += ids(page.json())
+        cursor = page.json()["next_cursor"]
+    assert ids(first) + rest == everything
+    time.sleep(SETTLE.total_seconds())
+    fresh = ids(client.get(FEED, params={"limit": 50}, headers=viewer.headers).json())
+    assert fresh[0] == str(last.id)
+    assert str(newest.id) in fresh
+
+
+@pytest.mark.parametrize("cursor", ["nonsense", "bm9uc2Vuc2U", "WzEsIDIsIDNd", "x" * 501])
+def test_an_invalid_feed_cursor_is_422(client: TestClient, viewer: Account, cursor: str) -> None:
+    response = client.get(FEED, params={"cursor": cursor}, headers=viewer.headers)
+    assert response.status_code == 422
+    assert response.json()["code"] in {"invalid_cursor", "invalid_request"}
+
+
+def search(client: TestClient, account: Account | None = None, **params: Any) -> dict[str, Any]:
+    headers = account.headers if account else {}
+    response = client.get(SEARCH, params=params, headers=headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_search_ranks_title_matches_first_and_stems_words(
+    client: TestClient, catalog: Catalog, creator: Account
+) -> None:
+    in_description = published(
+        catalog, creator.id, "Weekend projects", description="Baking rye bread in a cast-iron pot"
+    )
+    in_title = published(catalog, creator.id, "Bread baking for beginners")
+    published(catalog, creator.id, "Woodworking")
+    assert ids(search(client, q="bread")) == [str(in_title.id), str(in_description.id)]
+    assert ids(search(client, q="bakes"))[0] == str(in_title.id)
+    assert ids(search(client, q="bread -rye")) == [str(in_title.id)]
+
+
+def test_search_lists_only_what_the_caller_may_see_in_listings(
+    client: TestClient, catalog: Catalog, creator: Account, viewer: Account
+) -> None:
+    public = published(catalog, creator.id, "Kayak trip public")
+    premium = published(catalog, creator.id, "Kayak trip premium", visibility=Visibility.PREMIUM)
+    private = published(catalog, creator.id, "Kayak trip private", visibility=Visibility.PRIVATE)
+    published(catalog, creator.id, "Kayak trip unlisted", visibility=Visibility.UNLISTED)
+    taken_down = published(catalog, creator.id, "Kayak trip taken down")
+    catalog.take_down_video(taken_down.id, "dangerous")
+    catalog.create_video(creator.id, "Kayak trip unpublished", visibility=Visibility.PUBLIC)
+    listed = {str(public.id), str(premium.id)}
+    assert set(ids(search(client, q="kayak"))) == listed
+    assert set(ids(search(client, viewer, q="kayak"))) == listed
+    # The owner finds their own private video too; admins get no more than anyone else.
+    assert set(ids(search(client, creator, q="kayak"))) == listed | {str(private.id)}
+
+
+def test_search_filters_by_tags_and_pages(
+    client: TestClient, catalog: Catalog, creator: Account
+) -> None:
+    both = published(catalog, creator.id, "Pasta night", tags=("cooking", "italian"))
+    published(catalog, creator.id, "Curry night", tags=("cooking", "indian"))
+    assert ids(search(client, tags=["cooking", "italian"])) == [str(both.id)]
+    assert ids(search(client, tags="Cooking,Italian")) == [str(both.id)]
+    assert len(ids(search(client, tags="cooking"))) == 2
+
+    first = search(client, q="night", page_size=1)
+    second = search(client, q="night", page_size=1, page=2)
+    third = search(client, q="night", page_size=1, page=3)
+    assert first["has_more"] and not second["has_more"] and third["items"] == []
+    assert {*ids(first), *ids(second)} == {str(both.id), ids(search(client, q="curry"))[0]}
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"page": 0}, {"page": 101}, {"page_size": 0}, {"page_size": 51}, {"q": "x" * 201}],
+)
+def test_search_parameters_out_of_range_are_422(client: TestClient, params: dict[str, Any]) -> None:
+    response = client.get(SEARCH, params=params)
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_request"
