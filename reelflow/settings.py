@@ -16,6 +16,14 @@ PLACEHOLDER_SECRETS = frozenset(
     {"", "change-me", "changeme", "secret", "placeholder", "dev", "sk_test_123"}
 )
 LOCAL_SECRET_PREFIX = "local-only-"
+# Our own signing and wrapping keys: HMAC-SHA256 wants at least its output size (RFC 7518 3.2).
+MIN_SECRET_LENGTH = 32
+OWN_SECRET_FIELDS = (
+    "jwt_secret",
+    "url_signing_secret",
+    "drm_master_key",
+    "analytics_pseudonym_key",
+)
 SECRET_FIELDS = (
     "jwt_secret",
     "url_signing_secret",
@@ -86,12 +94,16 @@ class Settings(BaseSettings):
     quality_ssim_floor: float = Field(default=0.90, ge=0, le=1)
     x264_preset: str = "veryfast"
 
-    jwt_secret: SecretStr = SecretStr(LOCAL_SECRET_PREFIX + "jwt")
-    url_signing_secret: SecretStr = SecretStr(LOCAL_SECRET_PREFIX + "url-signing")
-    # 32 bytes, hex: the key that wraps every per-video DRM content key in the catalog.
-    drm_master_key: SecretStr = SecretStr(LOCAL_SECRET_PREFIX + "drm-master")
+    jwt_secret: SecretStr = SecretStr(LOCAL_SECRET_PREFIX + "jwt-signing-key-of-the-dev-stack")
+    url_signing_secret: SecretStr = SecretStr(
+        LOCAL_SECRET_PREFIX + "url-signing-key-of-the-dev-stack"
+    )
+    # Wraps every per-video DRM content key in the catalog (a key is derived from it).
+    drm_master_key: SecretStr = SecretStr(LOCAL_SECRET_PREFIX + "drm-master-key-of-the-dev-stack")
     # Keys the pseudonyms of viewers in analyst datasets; rotating it changes every pseudonym.
-    analytics_pseudonym_key: SecretStr = SecretStr(LOCAL_SECRET_PREFIX + "analytics-pseudonym")
+    analytics_pseudonym_key: SecretStr = SecretStr(
+        LOCAL_SECRET_PREFIX + "analytics-pseudonym-key-of-the-dev-stack"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -117,6 +129,12 @@ class Settings(BaseSettings):
             and self.object_store == "s3"
         ):
             bad.append("REELFLOW_S3_SECRET_ACCESS_KEY")
+        bad += [
+            f"REELFLOW_{name.upper()} (shorter than {MIN_SECRET_LENGTH} characters)"
+            for name in OWN_SECRET_FIELDS
+            if f"REELFLOW_{name.upper()}" not in bad
+            and len(getattr(self, name).get_secret_value()) < MIN_SECRET_LENGTH
+        ]
         if bad:
             raise SettingsError(
                 "deployment 'prod' refuses to start: set real values for "

@@ -14,7 +14,7 @@ REAL_SECRETS = {
     "REELFLOW_DRM_MASTER_KEY": "c3f7a1e9b5d2f8c4a6e0b7d3f1a9c5e2",
     "REELFLOW_STRIPE_API_KEY": "sk_live_5f2b8d1c9e4a7f3b6d0c",
     "REELFLOW_STRIPE_WEBHOOK_SECRET": "whsec_8c1f4b7e2d9a6c3f0b5e",
-    "REELFLOW_ANALYTICS_PSEUDONYM_KEY": "7a3e9c1f5b8d2a6e4c0f9b3d",
+    "REELFLOW_ANALYTICS_PSEUDONYM_KEY": "7a3e9c1f5b8d2a6e4c0f9b3d1e5a8c2f",
 }
 
 
@@ -75,3 +75,12 @@ def test_cli_refuses_prod_with_a_clear_message(
     assert main(["devstack", "status"]) == 2
     err = capsys.readouterr().err
     assert "refuses to start" in err and "REELFLOW_DRM_MASTER_KEY" in err
+
+
+def test_prod_refuses_short_signing_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REELFLOW_DEPLOYMENT", "prod")
+    for name, value in REAL_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("REELFLOW_URL_SIGNING_SECRET", "a7f3c91e5b2d8f4a")
+    with pytest.raises(ValidationError, match="REELFLOW_URL_SIGNING_SECRET .shorter than 32"):
+        Settings()
