@@ -19,6 +19,7 @@ from api.routes import (
     health,
     search,
     subscriptions,
+    trending,
     uploads,
     users,
     videos,
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     # Before any router with /videos/{video_id}: that path would also match /videos/feed.
     app.include_router(feed.router, prefix=API_PREFIX)
+    app.include_router(trending.router, prefix=API_PREFIX)
     app.include_router(watch.router, prefix=API_PREFIX)
     app.include_router(search.router, prefix=API_PREFIX)
     app.include_router(comments.router, prefix=API_PREFIX)

@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = "http://127.0.0.1:12111"
     stripe_webhook_secret: SecretStr = SecretStr(LOCAL_SECRET_PREFIX + "stripe-webhook")
 
-    spark_master: str = "local[2]"
+    spark_master: str = "local[*]"
 
     # Media pipeline: working files of a run (a volume shared by the steps in production).
     work_dir: Path | None = None

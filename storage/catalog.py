@@ -33,6 +33,7 @@ from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, ConfigDict, Field
 
 from storage import crypto
+from storage.trending import TrendingVideo, top_trending
 
 if TYPE_CHECKING:
     from reelflow.settings import Settings
@@ -1303,6 +1304,13 @@ class Catalog:
             raise RuntimeError("SELECT now() gave no row")
         now: datetime = row[0]
         return now
+
+    def trending(self, limit: int = 20) -> list[tuple[TrendingVideo, Video]]:
+        """The latest day's trending ranking of videos anyone may watch, best first."""
+        with self._transaction() as conn:
+            ranked = top_trending(conn, limit)
+        videos = self.get_videos(entry.video_id for entry in ranked)
+        return [(entry, videos[entry.video_id]) for entry in ranked if entry.video_id in videos]
 
     def get_videos(self, video_ids: Iterable[UUID]) -> dict[UUID, Video]:
         """The videos with these ids, by id, whatever their state; unknown ids are left out."""
