@@ -1,0 +1,45 @@
+"""/healthz answers while the process runs; /readyz names the dependency that is down."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from reelflow.settings import Settings
+from tests.integration.api.test_watch import closed_port
+
+
+def test_live_and_ready_with_every_dependency_up(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok", "dependencies": {}}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {
+        "status": "ready",
+        "dependencies": {"postgres": "ok", "cassandra": "ok"},
+    }
+    assert ready.headers["x-content-type-options"] == "nosniff"
+
+
+def test_readyz_says_cassandra_is_down(api_settings: Settings) -> None:
+    broken = api_settings.model_copy(update={"cassandra_port": closed_port()})
+    with TestClient(create_app(broken)) as down:
+        assert down.get("/healthz").status_code == 200
+        ready = down.get("/readyz")
+        assert ready.status_code == 503
+        body = ready.json()
+        assert body["status"] == "not ready"
+        assert body["dependencies"]["postgres"] == "ok"
+        assert body["dependencies"]["cassandra"].startswith("down")
+
+
+def test_readyz_says_postgres_is_down(api_settings: Settings) -> None:
+    parts = urlsplit(api_settings.postgres_dsn)
+    dsn = urlunsplit(parts._replace(netloc=f"{parts.netloc.rsplit(':', 1)[0]}:{closed_port()}"))
+    broken = api_settings.model_copy(update={"postgres_dsn": dsn})
+    with TestClient(create_app(broken)) as down:
+        ready = down.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["dependencies"]["postgres"].startswith("down")
+        assert ready.json()["dependencies"]["cassandra"] == "ok"
