@@ -20,6 +20,7 @@ from fastapi.responses import StreamingResponse
 
 from api.deps import CatalogDep, SettingsDep, StoreDep
 from api.errors import ApiError
+from api.routes.auth import error
 from api.signing import UrlSigner
 from storage.catalog import Catalog, NotFound
 from storage.objects import (
@@ -196,7 +197,17 @@ def _etag_matches(header: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-@router.get("/t/{token}/{key:path}", response_class=Response)
+@router.get(
+    "/t/{token}/{key:path}",
+    response_class=Response,
+    responses={
+        206: {"description": "The byte range asked for with `Range`"},
+        304: {"description": "Not modified since the `If-None-Match` ETag"},
+        403: error("The token is not valid, has expired, or does not grant this path"),
+        404: error("No such object, or its video was taken down or deleted"),
+        416: error("The range starts past the end of the object"),
+    },
+)
 @router.head("/t/{token}/{key:path}", response_class=Response, include_in_schema=False)
 def serve(
     token: str,

@@ -8,18 +8,18 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
 
-from api.access import is_admin, visible_video_or_404
+from api.access import can_see, is_admin, visible_video_or_404
 from api.deps import CatalogDep, CurrentUser, OptionalUser
 from api.errors import ApiError
 from api.routes.auth import INVALID_BODY, UNAUTHENTICATED, error
 from api.schemas.social import CommentCreate, CommentPublic, CommentsPublic
-from storage.catalog import Comment, CommentCursor
+from storage.catalog import Comment, CommentCursor, NotFound
 
 router = APIRouter(tags=["comments"])
 
 VIDEO_NOT_FOUND = error("No such video, or the caller may not see it")
 NOT_AUTHOR = error("Only the comment's author or an admin may delete it")
-COMMENT_NOT_FOUND = error("No such comment")
+COMMENT_NOT_FOUND = error("No such comment, or it is on a video the caller may not see")
 INVALID_CURSOR = error("The cursor is not one this list handed out")
 
 
@@ -77,6 +77,10 @@ def delete_comment(comment_id: UUID, catalog: CatalogDep, user: CurrentUser) -> 
     """Delete a comment: your own, or any as an admin."""
     comment = catalog.get_comment(comment_id)
     if comment.user_id != user.id and not is_admin(user):
+        if not can_see(catalog.get_video(comment.video_id), user):
+            # The answer of a missing comment: a 403 would confirm that a private video has
+            # comments.
+            raise NotFound(f"comment {comment_id}")
         raise ApiError(403, "forbidden", "only the comment's author or an admin may delete it")
     catalog.delete_comment(comment.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from api import access
 from api.deps import CatalogDep, OptionalUser, SettingsDep
 from api.errors import ApiError, not_found
+from api.routes.auth import error
 from api.schemas.videos import ClearKeyJwk, ClearKeyLicense, ClearKeyLicenseRequest
 from media.drm import KEY_BYTES, kid_b64url
 from storage.catalog import DrmScheme, NotFound
@@ -25,6 +26,8 @@ from storage.catalog import DrmScheme, NotFound
 router = APIRouter(prefix="/drm", tags=["drm"])
 
 NO_STORE = {"Cache-Control": "no-store"}
+SIGN_IN = error("Sign in to play this video")
+NOT_ENTITLED = error("The video needs an active subscription, or it was taken down")
 
 
 async def _raw_body(request: Request) -> bytes:
@@ -59,6 +62,12 @@ def _b64url(data: bytes) -> str:
 @router.post(
     "/clearkey/license",
     response_model=ClearKeyLicense,
+    responses={
+        401: SIGN_IN,
+        403: NOT_ENTITLED,
+        404: error("A key ID is unknown or belongs to a video the caller may not see"),
+        422: error("Not a ClearKey licence request, or a key ID is not 16 bytes in base64url"),
+    },
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -101,7 +110,12 @@ def clearkey_license(
 @router.get(
     "/hls-key/{video_id}",
     response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    responses={
+        200: {"content": {"application/octet-stream": {}}},
+        401: SIGN_IN,
+        403: NOT_ENTITLED,
+        404: error("No such video, the caller may not see it, or it has no AES-128 key"),
+    },
 )
 def hls_key(
     video_id: UUID, user: OptionalUser, catalog: CatalogDep, settings: SettingsDep

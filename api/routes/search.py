@@ -7,7 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import CatalogDep, OptionalUser
+from api.errors import ApiError
 from api.routes.auth import UNAUTHENTICATED, error
+from api.schemas import text_problem
 from api.schemas.social import SearchResultsPublic, VideoCardPublic
 
 router = APIRouter(prefix="/search", tags=["search"])
@@ -33,6 +35,10 @@ def search(
 ) -> SearchResultsPublic:
     """Videos matching the words and tags, best match first (no words: newest first)."""
     wanted = [tag for value in tags or () for tag in value.split(",")]
+    # PostgreSQL refuses NUL in text parameters: a bad query string, not a server failure.
+    problem = text_problem([q, *wanted])
+    if problem is not None:
+        raise ApiError(422, "invalid_request", f"q and tags: {problem}")
     found = catalog.search_listed_videos(
         q,
         viewer_id=user.id if user else None,

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, BinaryIO
+from typing import Annotated, Any, BinaryIO
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response
@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import CatalogDep, SettingsDep, StoreDep
 from api.errors import ApiError, not_found
+from api.routes.auth import error
 from api.schemas.videos import UploadProgress
 from api.signing import Grant, UrlSigner
 from reelflow.settings import Settings
@@ -38,6 +39,13 @@ _WRITE_BATCH = 1024 * 1024
 
 Expires = Annotated[str, Query(max_length=12)]
 Signature = Annotated[str, Query(max_length=64)]
+
+URL_REFUSED: dict[int | str, dict[str, Any]] = {
+    403: error("The upload URL's signature is not valid"),
+    404: error("No such upload"),
+    410: error("The upload URL or the upload has expired; start a new upload"),
+    422: error("`expires` or `signature` is too long"),
+}
 
 
 def upload_url(settings: Settings, upload: Upload) -> str:
@@ -93,7 +101,11 @@ def _offset_headers(offset: int, upload: Upload) -> dict[str, str]:
     return {"Upload-Offset": str(offset), "Upload-Length": str(upload.size_bytes)}
 
 
-@router.head("/{upload_id}", status_code=200)
+@router.head(
+    "/{upload_id}",
+    status_code=200,
+    responses={**URL_REFUSED, 409: error("The upload is completed or aborted")},
+)
 def upload_offset(
     upload_id: UUID,
     catalog: CatalogDep,
@@ -191,7 +203,20 @@ def _refuse_finished(upload: Upload) -> None:
         )
 
 
-@router.put("/{upload_id}", response_model=UploadProgress)
+@router.put(
+    "/{upload_id}",
+    response_model=UploadProgress,
+    responses={
+        **URL_REFUSED,
+        400: error("`Content-Range` is missing or malformed, or the body is not that long"),
+        409: error(
+            "The upload is closed or already complete, another chunk is arriving, the chunk"
+            " does not start at `Upload-Offset`, or the file is smaller than declared"
+        ),
+        413: error("The chunk is larger than `chunk_size`"),
+        416: error("`Content-Range` names a larger file than the one declared"),
+    },
+)
 async def upload_chunk(
     upload_id: UUID,
     request: Request,

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Response, status
 from api import access
 from api.deps import AdminUser, CatalogDep, CurrentUser, OptionalUser, SettingsDep, StoreDep
 from api.errors import ApiError
+from api.routes.auth import INVALID_BODY, UNAUTHENTICATED, error
 from api.routes.cdn import read_range
 from api.routes.uploads import discard_partial, finish_assembled, upload_url
 from api.schemas.videos import (
@@ -62,6 +63,10 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/videos", tags=["videos"])
 admin_router = APIRouter(prefix="/admin/videos", tags=["admin"])
+
+VIDEO_NOT_FOUND = error("No such video, or the caller may not see it")
+NOT_MANAGER = error("Only the video's owner or an admin may change it")
+ADMINS_ONLY = error("Administrators only")
 
 # S3 multipart limits: parts of 5 MiB at least (but the last), 10,000 parts at most.
 S3_MIN_PART_BYTES = 5 * 1024**2
@@ -281,7 +286,17 @@ def _source_key(video: Video) -> str:
     return f"uploads/{video.id}/source-{secrets.token_hex(6)}"
 
 
-@router.post("/upload/initiate", status_code=status.HTTP_201_CREATED, response_model=UploadTicket)
+@router.post(
+    "/upload/initiate",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UploadTicket,
+    responses={
+        401: UNAUTHENTICATED,
+        413: error("The declared size is over the upload limit"),
+        415: error("The declared content type is not a video type"),
+        422: INVALID_BODY,
+    },
+)
 def initiate_upload(
     body: VideoCreate,
     user: CurrentUser,
@@ -364,6 +379,17 @@ def _read_head(store: ObjectStore, key: str) -> bytes:
     "/{video_id:uuid}/upload/complete",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=VideoPublic,
+    responses={
+        401: UNAUTHENTICATED,
+        403: error("Only the video's owner may complete its upload"),
+        404: VIDEO_NOT_FOUND,
+        409: error(
+            "No open upload, bytes still missing (`Upload-Offset`), the parts were refused, or"
+            " the file's size differs from the declared one"
+        ),
+        415: error("The uploaded file is not a video"),
+        422: INVALID_BODY,
+    },
 )
 def complete_upload(
     video_id: UUID,
@@ -415,7 +441,11 @@ def complete_upload(
     return _json(video_public(catalog.get_video(video.id), user, catalog, settings), 202)
 
 
-@router.get("/{video_id:uuid}", response_model=VideoPublic)
+@router.get(
+    "/{video_id:uuid}",
+    response_model=VideoPublic,
+    responses={401: UNAUTHENTICATED, 404: VIDEO_NOT_FOUND},
+)
 def read_video(
     video_id: UUID, user: OptionalUser, catalog: CatalogDep, settings: SettingsDep
 ) -> Response:
@@ -424,7 +454,11 @@ def read_video(
     return _json(video_public(video, user, catalog, settings))
 
 
-@router.patch("/{video_id:uuid}", response_model=VideoPublic)
+@router.patch(
+    "/{video_id:uuid}",
+    response_model=VideoPublic,
+    responses={401: UNAUTHENTICATED, 403: NOT_MANAGER, 404: VIDEO_NOT_FOUND, 422: INVALID_BODY},
+)
 def update_video(
     video_id: UUID,
     body: VideoUpdate,
@@ -445,7 +479,11 @@ def update_video(
     return _json(video_public(updated, user, catalog, settings))
 
 
-@router.delete("/{video_id:uuid}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{video_id:uuid}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={401: UNAUTHENTICATED, 403: NOT_MANAGER, 404: VIDEO_NOT_FOUND},
+)
 def delete_video(
     video_id: UUID,
     user: CurrentUser,
@@ -474,7 +512,16 @@ def delete_video(
     return Response(status_code=204)
 
 
-@admin_router.post("/{video_id:uuid}/takedown", response_model=VideoPublic)
+@admin_router.post(
+    "/{video_id:uuid}/takedown",
+    response_model=VideoPublic,
+    responses={
+        401: UNAUTHENTICATED,
+        403: ADMINS_ONLY,
+        404: error("No such video"),
+        422: INVALID_BODY,
+    },
+)
 def take_down_video(
     video_id: UUID,
     body: TakedownRequest,
@@ -488,7 +535,11 @@ def take_down_video(
     return _json(video_public(video, admin, catalog, settings))
 
 
-@admin_router.post("/{video_id:uuid}/restore", response_model=VideoPublic)
+@admin_router.post(
+    "/{video_id:uuid}/restore",
+    response_model=VideoPublic,
+    responses={401: UNAUTHENTICATED, 403: ADMINS_ONLY, 404: error("No such video")},
+)
 def restore_video(
     video_id: UUID, admin: AdminUser, catalog: CatalogDep, settings: SettingsDep
 ) -> Response:

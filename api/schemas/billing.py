@@ -7,6 +7,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from api.schemas import StorableRequest
 from storage.catalog import BillingInterval, Plan, Subscription, SubscriptionStatus
 
 
@@ -28,7 +29,7 @@ class PlanPublic(BaseModel):
         )
 
 
-class PlanUpdate(BaseModel):
+class PlanUpdate(StorableRequest):
     """A plan as an admin defines it; `stripe_price_id` is the Stripe Price it bills."""
 
     name: str = Field(min_length=1, max_length=200)
@@ -38,7 +39,7 @@ class PlanUpdate(BaseModel):
     stripe_price_id: str | None = Field(default=None, pattern=r"^price_\w{1,200}$")
 
 
-class SubscriptionCreate(BaseModel):
+class SubscriptionCreate(StorableRequest):
     plan_id: str = Field(min_length=1, max_length=100)
     payment_method_id: str = Field(
         pattern=r"^pm_\w{1,200}$",

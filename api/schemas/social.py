@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from api.schemas import StorableRequest
 from storage.catalog import Video, Visibility
 from storage.history import POSITION_TOLERANCE_S, HistoryEntry, Progress
 
@@ -40,7 +41,7 @@ class VideoCardPublic(BaseModel):
         )
 
 
-class WatchReport(BaseModel):
+class WatchReport(StorableRequest):
     """One player report: where playback is and how much was played since the last report."""
 
     position_s: float = Field(ge=0, allow_inf_nan=False)
@@ -117,7 +118,7 @@ class SearchResultsPublic(BaseModel):
     has_more: bool
 
 
-class CommentCreate(BaseModel):
+class CommentCreate(StorableRequest):
     text: str = Field(min_length=1, max_length=MAX_COMMENT_TEXT)
 
     @field_validator("text")

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, field_validator
 
+from api.schemas import StorableRequest
 from storage.catalog import (
     EncodingStatus,
     Role,
@@ -39,38 +40,9 @@ DisplayName = Annotated[
 ]
 
 
-class _Request(BaseModel):
+class _Request(StorableRequest):
     # An unknown field is a client mistake (a misspelt `new_password`, a `role`), not noise.
     model_config = ConfigDict(extra="forbid")
-
-    @field_validator("*")
-    @classmethod
-    def _storable_text(cls, value: Any) -> Any:
-        # JSON can carry text that PostgreSQL refuses to store or UTF-8 cannot encode; caught
-        # here it is a 422 naming the field instead of a 500 from the database or the hasher.
-        problem = _text_problem(value)
-        if problem is not None:
-            raise ValueError(problem)
-        return value
-
-
-def _text_problem(value: Any) -> str | None:
-    """Why a string somewhere in `value` (a key too) cannot be stored, or None."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            return "text must not contain NUL characters"
-        try:
-            value.encode()
-        except UnicodeEncodeError:
-            return "text must be valid Unicode (no lone surrogates)"
-        return None
-    if isinstance(value, dict):
-        items: list[Any] = [*value.keys(), *value.values()]
-    elif isinstance(value, list):
-        items = value
-    else:
-        return None
-    return next((p for p in map(_text_problem, items) if p is not None), None)
 
 
 class UserCreate(_Request):

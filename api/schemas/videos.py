@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from api.schemas import StorableRequest
 from storage.catalog import EncodingStatus, Visibility
 
 # The catalog's own limits (videos_title_check, videos_description_check).
@@ -31,7 +32,7 @@ Tag = Annotated[
 Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS)]
 
 
-class _Request(BaseModel):
+class _Request(StorableRequest):
     # An unknown field is a client mistake (a misspelt `visibility`), not noise.
     model_config = ConfigDict(extra="forbid")
 
