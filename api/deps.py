@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 from uuid import UUID
 
 import jwt
+from cassandra import DriverException
+from cassandra.cluster import NoHostAvailable
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -35,6 +39,19 @@ def get_store(request: Request) -> ObjectStore:
     return store
 
 
+def history_unavailable() -> ApiError:
+    return ApiError(503, "history_unavailable", "viewing history is unavailable right now")
+
+
+@contextmanager
+def history_errors() -> Iterator[None]:
+    """Cassandra failing in the middle of a request is the same 503 as Cassandra down."""
+    try:
+        yield
+    except (NoHostAvailable, DriverException) as exc:
+        raise history_unavailable() from exc
+
+
 class HistoryProvider:
     """Cassandra connected on first use and re-tried after a failure, so the API starts and
     keeps serving everything else while Cassandra is down."""
@@ -50,9 +67,7 @@ class HistoryProvider:
                 try:
                     self._history = History.connect(self._settings)
                 except Exception as exc:
-                    raise ApiError(
-                        503, "history_unavailable", "viewing history is unavailable right now"
-                    ) from exc
+                    raise history_unavailable() from exc
             return self._history
 
     def close(self) -> None:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -17,7 +15,7 @@ from cassandra import DriverException
 from cassandra.cluster import NoHostAvailable
 from fastapi import APIRouter, Request, status
 
-from api.deps import CatalogDep, CurrentUser, HistoryDep, SettingsDep
+from api.deps import CatalogDep, CurrentUser, HistoryDep, SettingsDep, history_errors
 from api.errors import ApiError
 from api.routes.auth import (
     INVALID_BODY,
@@ -55,17 +53,6 @@ _VIDEO_PAGE = 500
 
 def _email_taken() -> ApiError:
     return ApiError(409, "email_taken", "an account with this email address already exists")
-
-
-@contextmanager
-def _history_errors() -> Iterator[None]:
-    """Cassandra failing after the connection was made answers 503 too, not 500."""
-    try:
-        yield
-    except (DriverException, NoHostAvailable) as exc:
-        raise ApiError(
-            503, "history_unavailable", "viewing history is unavailable right now"
-        ) from exc
 
 
 @router.post(
@@ -192,7 +179,7 @@ def _confirm_password(
 )
 def export_me(user: CurrentUser, catalog: CatalogDep, history: HistoryDep) -> UserExport:
     """Everything kept about you: profile, subscriptions, comments, videos, viewing history."""
-    with _history_errors():
+    with history_errors():
         entries = history.history(user.id)
     return UserExport(
         exported_at=datetime.now(UTC),
@@ -224,7 +211,7 @@ def delete_me(user: CurrentUser, catalog: CatalogDep, history: HistoryDep) -> No
     """Erase your account: profile, history, sessions; comments stay without your name."""
     # Cassandra first: if it is down nothing has changed, and the account is still there to
     # retry with. Erasing history twice is harmless.
-    with _history_errors():
+    with history_errors():
         history.erase_user(user.id)
     catalog.erase_user(user.id)
     catalog.revoke_user_refresh_tokens(user.id)

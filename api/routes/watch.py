@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 from uuid import UUID
 
-from cassandra import DriverException
-from cassandra.cluster import NoHostAvailable
 from fastapi import APIRouter, Query
 
 from api.access import can_see, require_playback, visible_video_or_404
-from api.deps import CatalogDep, CurrentUser, HistoryDep
+from api.deps import CatalogDep, CurrentUser, HistoryDep, history_errors
 from api.errors import ApiError
 from api.routes.auth import INVALID_BODY, UNAUTHENTICATED, error
 from api.schemas.social import HistoryItemPublic, HistoryPublic, ProgressPublic, WatchReport
@@ -25,17 +21,6 @@ NOT_PLAYABLE = error("The caller may see the video but not play it (premium, tak
 # "Continue watching" drops videos the caller may no longer see, so it reads a few more
 # entries than it shows.
 HISTORY_OVERFETCH = 2
-
-
-@contextmanager
-def history_errors() -> Iterator[None]:
-    """Cassandra failing in the middle of a request is the same 503 as Cassandra down."""
-    try:
-        yield
-    except (NoHostAvailable, DriverException) as exc:
-        raise ApiError(
-            503, "history_unavailable", "viewing history is unavailable right now"
-        ) from exc
 
 
 @router.post(

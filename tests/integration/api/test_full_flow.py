@@ -20,31 +20,19 @@ from dagster import (
     SensorResult,
     build_sensor_context,
     instance_for_test,
-    load_asset_checks_from_modules,
     materialize,
 )
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from assets import drm, ingest, package, publish, thumbnails, transcode
 from media import checks
 from media.samples import make_clip
 from pipelines.resources import resources_for
 from pipelines.sensors import upload_sensor
 from reelflow.settings import Settings
 from storage.objects import object_store_from_settings
+from tests.fixtures.media_pipeline import MEDIA_ASSETS, MEDIA_CHECKS
 
-MEDIA_ASSETS = [
-    ingest.source_video,
-    transcode.renditions,
-    package.packaged_streams,
-    drm.protected_streams,
-    thumbnails.thumbnails,
-    publish.published_video,
-]
-MEDIA_CHECKS = load_asset_checks_from_modules(
-    [ingest, transcode, package, drm, thumbnails, publish]
-)
 # Small chunks, so that the clip arrives in several and the interruption falls inside it.
 CHUNK = 16 * 1024
 API = "/api/v1"

@@ -13,7 +13,7 @@ from uuid import UUID
 
 import psycopg
 import pytest
-from dagster import instance_for_test, load_asset_checks_from_modules, materialize
+from dagster import instance_for_test, materialize
 from fastapi.testclient import TestClient
 from httpx import Response
 from psycopg import sql
@@ -21,7 +21,6 @@ from psycopg import sql
 from api.main import create_app
 from api.security import create_access_token
 from api.signing import UrlSigner
-from assets import drm, ingest, package, publish, thumbnails, transcode
 from media import checks
 from media.samples import make_clip
 from pipelines.resources import resources_for
@@ -37,19 +36,8 @@ from storage.catalog import (
 from storage.migrate import upgrade
 from storage.objects import ObjectStore, S3ObjectStore, new_version, object_store_from_settings
 from tests.fixtures.catalog import database_dsn
+from tests.fixtures.media_pipeline import MEDIA_ASSETS, MEDIA_CHECKS
 from tests.fixtures.uploads import finished_upload
-
-MEDIA_ASSETS = [
-    ingest.source_video,
-    transcode.renditions,
-    package.packaged_streams,
-    drm.protected_streams,
-    thumbnails.thumbnails,
-    publish.published_video,
-]
-MEDIA_CHECKS = load_asset_checks_from_modules(
-    [ingest, transcode, package, drm, thumbnails, publish]
-)
 
 
 @dataclass(frozen=True)

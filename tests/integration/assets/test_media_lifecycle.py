@@ -15,11 +15,9 @@ from dagster import (
     SkipReason,
     build_sensor_context,
     instance_for_test,
-    load_asset_checks_from_modules,
     materialize,
 )
 
-from assets import drm, ingest, package, publish, thumbnails, transcode
 from media import checks
 from media.ladder import plan_ladder
 from media.probe import probe
@@ -29,20 +27,8 @@ from pipelines.sensors import upload_sensor
 from reelflow.settings import Settings
 from storage.catalog import Catalog, EncodingStatus, StreamFormat, Visibility
 from storage.objects import ObjectStore, S3ObjectStore, object_store_from_settings
+from tests.fixtures.media_pipeline import MEDIA_ASSETS, MEDIA_CHECKS, MEDIA_RESOURCES
 from tests.fixtures.uploads import finished_upload
-
-MEDIA_ASSETS = [
-    ingest.source_video,
-    transcode.renditions,
-    package.packaged_streams,
-    drm.protected_streams,
-    thumbnails.thumbnails,
-    publish.published_video,
-]
-MEDIA_CHECKS = load_asset_checks_from_modules(
-    [ingest, transcode, package, drm, thumbnails, publish]
-)
-MEDIA_RESOURCES = ("catalog", "object_store", "media")
 
 
 @dataclass
