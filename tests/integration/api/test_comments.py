@@ -20,16 +20,6 @@ def comments_url(video_id: UUID) -> str:
 
 
 @pytest.fixture
-def creator(make_account: MakeAccount) -> Account:
-    return make_account(Role.CREATOR)
-
-
-@pytest.fixture
-def viewer(make_account: MakeAccount) -> Account:
-    return make_account()
-
-
-@pytest.fixture
 def video(catalog: Catalog, creator: Account) -> Video:
     return catalog.create_video(creator.id, "Comment on me", visibility=Visibility.PUBLIC)
 

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.routes.feed import SETTLE
-from storage.catalog import Catalog, NewStreamAsset, Role, StreamFormat, Video, Visibility
+from storage.catalog import Catalog, NewStreamAsset, StreamFormat, Video, Visibility
 from tests.fixtures.api import Account
 
 MakeAccount = Callable[..., Account]
@@ -80,16 +80,6 @@ def whole_feed(client: TestClient, account: Account, limit: int) -> list[list[st
         cursor = response.json()["next_cursor"]
         if cursor is None:
             return pages
-
-
-@pytest.fixture
-def creator(make_account: MakeAccount) -> Account:
-    return make_account(Role.CREATOR)
-
-
-@pytest.fixture
-def viewer(make_account: MakeAccount) -> Account:
-    return make_account()
 
 
 def test_the_feed_lists_only_listable_videos(

@@ -18,7 +18,6 @@ from storage.catalog import (
     BillingInterval,
     Catalog,
     NewStreamAsset,
-    Role,
     StreamFormat,
     SubscriptionStatus,
     UserSubscriptionStatus,
@@ -39,16 +38,6 @@ PLAN_BODY = {
 SUBSCRIPTIONS = "/api/v1/subscriptions"
 ME = "/api/v1/subscriptions/me"
 WEBHOOK = "/api/v1/billing/webhook"
-
-
-@pytest.fixture
-def admin(make_account: MakeAccount) -> Account:
-    return make_account(Role.ADMIN)
-
-
-@pytest.fixture
-def viewer(make_account: MakeAccount) -> Account:
-    return make_account()
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from storage.catalog import (
     BillingInterval,
     Catalog,
     NewStreamAsset,
-    Role,
     StreamFormat,
     SubscriptionStatus,
     Video,
@@ -66,16 +65,6 @@ def watch_url(video_id: UUID) -> str:
 
 
 HISTORY = "/api/v1/users/me/history"
-
-
-@pytest.fixture
-def creator(make_account: MakeAccount) -> Account:
-    return make_account(Role.CREATOR)
-
-
-@pytest.fixture
-def viewer(make_account: MakeAccount) -> Account:
-    return make_account()
 
 
 def test_a_report_records_progress_and_continue_watching(
