@@ -1,0 +1,545 @@
+"""Recommenders behind one small interface: fit / recommend / similar / save / load.
+
+Like implicit's ``recommender_base.py``: plain Python and numpy, no framework. Every model
+scores the whole catalogue for a user as one vector (``scores``); the base class turns that into
+a filtered top-k, so filtering behaves the same in every model and the hybrid can blend them.
+
+Artifacts are a directory with ``model.json`` (kind, parameters, ids) and ``arrays.npz``
+(numeric arrays only, loaded with ``allow_pickle=False``); the hybrid nests its components.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import scipy.sparse as sp
+
+from ml.interactions import InteractionMatrix
+
+Scored = list[tuple[str, float]]
+
+
+@dataclass(frozen=True)
+class ItemContent:
+    """The text a content model sees for one video."""
+
+    title: str = ""
+    description: str = ""
+    tags: tuple[str, ...] = ()
+
+    def text(self) -> str:
+        # Tags are joined into single tokens so "science fiction" does not match "science" talks.
+        tags = " ".join(t.strip().lower().replace(" ", "_") for t in self.tags)
+        return f"{self.title} {self.description} {tags}"
+
+
+class Recommender(ABC):
+    """Base recommender: subclasses implement ``_fit``, ``scores``, ``similar`` and their arrays."""
+
+    kind: ClassVar[str]
+
+    def __init__(self) -> None:
+        self.user_ids: list[str] = []
+        self.item_ids: list[str] = []
+        self.user_index: dict[str, int] = {}
+        self.item_index: dict[str, int] = {}
+        # What each user already interacted with in training: filtered from recommendations.
+        self.seen: sp.csr_matrix = sp.csr_matrix((0, 0), dtype=np.float32)
+
+    # -- interface -------------------------------------------------------------------------
+
+    def fit(
+        self, data: InteractionMatrix, content: Mapping[str, ItemContent] | None = None
+    ) -> Self:
+        """Train on ``data``; ``content`` is used by models that read item text."""
+        self._set_index(data.user_ids, data.item_ids, data.matrix)
+        self._fit(data, content or {})
+        return self
+
+    def recommend(
+        self,
+        user: str,
+        k: int = 10,
+        exclude: Collection[str] = (),
+        *,
+        allowed: Collection[str] | None = None,
+        filter_seen: bool = True,
+    ) -> Scored:
+        """Top ``k`` items for ``user`` (best first), without seen, excluded or disallowed items.
+
+        An unknown user gets what ``scores`` gives for no history (popularity: the chart;
+        personalised models: nothing).
+        """
+        s = self.scores(user)
+        if s is None:
+            return []
+        mask = self._candidates(user, exclude, allowed, filter_seen)
+        return self._top(np.where(mask, s, -np.inf), k)
+
+    @abstractmethod
+    def scores(self, user: str) -> np.ndarray | None:
+        """Score of every item for ``user`` (higher is better), or None if the model cannot."""
+
+    @abstractmethod
+    def similar(self, item: str, k: int = 10) -> Scored:
+        """Items most similar to ``item``, itself excluded."""
+
+    def save(self, path: str | Path) -> None:
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "kind": self.kind,
+            "params": self._params(),
+            "user_ids": self.user_ids,
+            "item_ids": self.item_ids,
+        }
+        (out / "model.json").write_text(json.dumps(meta))
+        arrays = {
+            "seen_data": self.seen.data,
+            "seen_indices": self.seen.indices,
+            "seen_indptr": self.seen.indptr,
+            **self._arrays(),
+        }
+        np.savez(out / "arrays.npz", **arrays)
+        for name, child in self._children().items():
+            child.save(out / name)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        src = Path(path)
+        meta = json.loads((src / "model.json").read_text())
+        if cls is not Recommender and meta["kind"] != cls.kind:
+            raise ValueError(f"{src} holds a {meta['kind']!r} model, not {cls.kind!r}")
+        target = KINDS[meta["kind"]] if cls is Recommender else cls
+        model = target(**meta["params"])
+        with np.load(src / "arrays.npz", allow_pickle=False) as z:
+            arrays = {name: z[name] for name in z.files}
+        shape = (len(meta["user_ids"]), len(meta["item_ids"]))
+        seen = sp.csr_matrix(
+            (arrays.pop("seen_data"), arrays.pop("seen_indices"), arrays.pop("seen_indptr")),
+            shape=shape,
+        )
+        model._set_index(meta["user_ids"], meta["item_ids"], seen)
+        model._restore(arrays, src)
+        return model  # type: ignore[return-value]
+
+    # -- for subclasses --------------------------------------------------------------------
+
+    @abstractmethod
+    def _fit(self, data: InteractionMatrix, content: Mapping[str, ItemContent]) -> None: ...
+
+    @abstractmethod
+    def _params(self) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def _arrays(self) -> dict[str, np.ndarray]: ...
+
+    @abstractmethod
+    def _restore(self, arrays: dict[str, np.ndarray], path: Path) -> None: ...
+
+    def _children(self) -> Mapping[str, Recommender]:
+        """Components of a composite model, saved in subdirectories named by key."""
+        return {}
+
+    def _set_index(self, users: list[str], items: list[str], seen: sp.csr_matrix) -> None:
+        self.user_ids = list(users)
+        self.item_ids = list(items)
+        self.user_index = {u: i for i, u in enumerate(self.user_ids)}
+        self.item_index = {it: i for i, it in enumerate(self.item_ids)}
+        self.seen = sp.csr_matrix(seen, dtype=np.float32)
+
+    def _history(self, user: str) -> tuple[np.ndarray, np.ndarray]:
+        """(item indices, confidences) the user interacted with in training."""
+        u = self.user_index.get(user)
+        if u is None:
+            return np.empty(0, np.int32), np.empty(0, np.float32)
+        lo, hi = self.seen.indptr[u], self.seen.indptr[u + 1]
+        return self.seen.indices[lo:hi], self.seen.data[lo:hi]
+
+    def _candidates(
+        self,
+        user: str,
+        exclude: Collection[str],
+        allowed: Collection[str] | None,
+        filter_seen: bool,
+    ) -> np.ndarray:
+        n = len(self.item_ids)
+        if allowed is None:
+            mask = np.ones(n, dtype=bool)
+        else:
+            mask = np.zeros(n, dtype=bool)
+            mask[[self.item_index[i] for i in allowed if i in self.item_index]] = True
+        if filter_seen:
+            mask[self._history(user)[0]] = False
+        mask[[self.item_index[i] for i in exclude if i in self.item_index]] = False
+        return mask
+
+    def _top(self, s: np.ndarray, k: int) -> Scored:
+        k = min(k, int(np.isfinite(s).sum()))
+        if k <= 0:
+            return []
+        part = np.argpartition(-s, k - 1)[:k]
+        # Stable tie-break on index keeps results reproducible across runs and save/load.
+        order = part[np.lexsort((part, -s[part]))]
+        return [(self.item_ids[i], float(s[i])) for i in order]
+
+
+def _cosine_top(vectors: Any, i: int, k: int, ids: list[str]) -> Scored:
+    col = vectors @ vectors[i].T
+    sims = (col.toarray() if sp.issparse(col) else np.asarray(col)).ravel().astype(np.float64)
+    sims[i] = -np.inf
+    k = min(k, len(ids) - 1)
+    if k <= 0:
+        return []
+    part = np.argpartition(-sims, k - 1)[:k]
+    order = part[np.lexsort((part, -sims[part]))]
+    return [(ids[j], float(sims[j])) for j in order]
+
+
+class ALSRecommender(Recommender):
+    """Collaborative filtering with implicit's alternating least squares (CPU)."""
+
+    kind = "als"
+
+    def __init__(
+        self,
+        factors: int = 64,
+        regularization: float = 0.05,
+        alpha: float = 1.0,
+        iterations: int = 15,
+        random_state: int = 42,
+    ) -> None:
+        super().__init__()
+        self.factors = factors
+        self.regularization = regularization
+        self.alpha = alpha
+        self.iterations = iterations
+        self.random_state = random_state
+        self.user_factors = np.zeros((0, factors), np.float32)
+        self.item_factors = np.zeros((0, factors), np.float32)
+
+    def _fit(self, data: InteractionMatrix, content: Mapping[str, ItemContent]) -> None:
+        from implicit.cpu.als import AlternatingLeastSquares
+        from threadpoolctl import threadpool_limits
+
+        # implicit parallelises itself; a multi-threaded BLAS underneath oversubscribes the
+        # cores and slows ALS down (implicit checks, and warns, when the model is built), so
+        # BLAS is pinned to one thread for construction and fit.
+        with threadpool_limits(1, "blas"):
+            model = AlternatingLeastSquares(
+                factors=self.factors,
+                regularization=self.regularization,
+                alpha=self.alpha,
+                iterations=self.iterations,
+                random_state=self.random_state,
+            )
+            model.fit(data.matrix, show_progress=False)
+        self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
+        self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
+
+    def scores(self, user: str) -> np.ndarray | None:
+        u = self.user_index.get(user)
+        if u is None:
+            return None
+        return (self.item_factors @ self.user_factors[u]).astype(np.float64)
+
+    def similar(self, item: str, k: int = 10) -> Scored:
+        i = self.item_index.get(item)
+        if i is None:
+            return []
+        norms = np.linalg.norm(self.item_factors, axis=1, keepdims=True)
+        unit = self.item_factors / np.maximum(norms, 1e-12)
+        return _cosine_top(unit, i, k, self.item_ids)
+
+    def _params(self) -> dict[str, Any]:
+        return {
+            "factors": self.factors,
+            "regularization": self.regularization,
+            "alpha": self.alpha,
+            "iterations": self.iterations,
+            "random_state": self.random_state,
+        }
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {"user_factors": self.user_factors, "item_factors": self.item_factors}
+
+    def _restore(self, arrays: dict[str, np.ndarray], path: Path) -> None:
+        self.user_factors = arrays["user_factors"]
+        self.item_factors = arrays["item_factors"]
+
+
+class ContentRecommender(Recommender):
+    """TF-IDF over title, description and tags; cosine similarity between items.
+
+    A user is the confidence-weighted mean of the vectors of what they watched, so a viewer
+    with a little history, and a video nobody watched yet, still get scores.
+    """
+
+    kind = "content"
+
+    def __init__(self, max_features: int = 50_000, min_df: int = 1) -> None:
+        super().__init__()
+        self.max_features = max_features
+        self.min_df = min_df
+        self.vectors: sp.csr_matrix = sp.csr_matrix((0, 0), dtype=np.float32)
+
+    def _fit(self, data: InteractionMatrix, content: Mapping[str, ItemContent]) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        empty = ItemContent()
+        texts = [content.get(i, empty).text() for i in self.item_ids]
+        vectorizer = TfidfVectorizer(
+            max_features=self.max_features,
+            min_df=self.min_df,
+            sublinear_tf=True,
+            stop_words="english",
+            dtype=np.float32,
+        )
+        try:
+            self.vectors = sp.csr_matrix(vectorizer.fit_transform(texts))
+        except ValueError:  # no text at all: every item gets an empty vector
+            self.vectors = sp.csr_matrix((len(texts), 1), dtype=np.float32)
+
+    def profile(self, items: Mapping[str, float]) -> np.ndarray:
+        """Weighted mean vector of ``items`` (unknown ids ignored), L2-normalised."""
+        idx = [self.item_index[i] for i in items if i in self.item_index]
+        w = np.array([items[i] for i in items if i in self.item_index], dtype=np.float32)
+        return self._profile(np.asarray(idx, dtype=np.int64), w)
+
+    def scores_for(self, items: Mapping[str, float]) -> np.ndarray:
+        """Scores for a history given directly: cold start for users the model never saw."""
+        return self._score_profile(self.profile(items))
+
+    def scores(self, user: str) -> np.ndarray | None:
+        idx, w = self._history(user)
+        if len(idx) == 0:
+            return None
+        return self._score_profile(self._profile(idx, w))
+
+    def similar(self, item: str, k: int = 10) -> Scored:
+        i = self.item_index.get(item)
+        if i is None:
+            return []
+        return _cosine_top(self.vectors, i, k, self.item_ids)
+
+    def similarity(self, idx: np.ndarray) -> np.ndarray:
+        """Cosine similarity between the given items (dense, len(idx) x len(idx))."""
+        sub = self.vectors[idx]
+        return np.asarray((sub @ sub.T).todense(), dtype=np.float64)
+
+    def _profile(self, idx: np.ndarray, w: np.ndarray) -> np.ndarray:
+        if len(idx) == 0:
+            return np.zeros(self.vectors.shape[1], np.float64)
+        v = np.asarray(self.vectors[idx].T @ w).ravel().astype(np.float64)
+        n = np.linalg.norm(v)
+        return v / n if n > 0 else v
+
+    def _score_profile(self, v: np.ndarray) -> np.ndarray:
+        return np.asarray(self.vectors @ v).ravel().astype(np.float64)
+
+    def _params(self) -> dict[str, Any]:
+        return {"max_features": self.max_features, "min_df": self.min_df}
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "vec_data": self.vectors.data,
+            "vec_indices": self.vectors.indices,
+            "vec_indptr": self.vectors.indptr,
+            "vec_shape": np.asarray(self.vectors.shape, dtype=np.int64),
+        }
+
+    def _restore(self, arrays: dict[str, np.ndarray], path: Path) -> None:
+        shape = tuple(int(x) for x in arrays["vec_shape"])
+        self.vectors = sp.csr_matrix(
+            (arrays["vec_data"], arrays["vec_indices"], arrays["vec_indptr"]), shape=shape
+        )
+
+
+class PopularityRecommender(Recommender):
+    """Most-watched items, the same for everyone; the baseline and the fallback.
+
+    With ``half_life_days`` each interaction counts ``0.5 ** (age / half_life)`` relative to the
+    newest interaction in training: a trending chart rather than an all-time one.
+    """
+
+    kind = "popularity"
+
+    def __init__(self, half_life_days: float | None = None) -> None:
+        super().__init__()
+        self.half_life_days = half_life_days
+        self.popularity = np.zeros(0, np.float64)
+
+    def _fit(self, data: InteractionMatrix, content: Mapping[str, ItemContent]) -> None:
+        # Counts of viewers, not summed confidence: BM25 weights would already discount
+        # popular items, which is the opposite of what this model is for.
+        ones = data.times.copy()
+        if self.half_life_days is None or ones.nnz == 0:
+            ones.data = np.ones_like(ones.data)
+        else:
+            age_days = (ones.data.max() - ones.data) / 86_400.0
+            ones.data = 0.5 ** (age_days / self.half_life_days)
+        self.popularity = np.asarray(ones.sum(axis=0)).ravel().astype(np.float64)
+
+    def scores(self, user: str) -> np.ndarray | None:
+        return self.popularity
+
+    def similar(self, item: str, k: int = 10) -> Scored:
+        # Popularity has no notion of item similarity; "similar" is the chart without the item.
+        s = self.popularity.copy()
+        if item in self.item_index:
+            s[self.item_index[item]] = -np.inf
+        return self._top(s, k)
+
+    def _params(self) -> dict[str, Any]:
+        return {"half_life_days": self.half_life_days}
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {"popularity": self.popularity}
+
+    def _restore(self, arrays: dict[str, np.ndarray], path: Path) -> None:
+        self.popularity = arrays["popularity"]
+
+
+def _normalise(s: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Min-max scale over the candidate items, so components on different scales can blend."""
+    out = np.zeros_like(s)
+    if not mask.any():
+        return out
+    lo, hi = s[mask].min(), s[mask].max()
+    if hi > lo:
+        out[mask] = (s[mask] - lo) / (hi - lo)
+    return out
+
+
+class HybridRecommender(Recommender):
+    """Blend of ALS, content and (trending) popularity, with filters and light diversity.
+
+    Each component's scores are min-max normalised over the candidates and summed with
+    ``weights``; a user unknown to ALS and content falls back to popularity alone. The top
+    ``pool`` candidates are re-ranked by maximal marginal relevance (Carbonell & Goldstein,
+    1998) on content similarity: ``diversity`` trades relevance for distance to what is
+    already picked, so ten near-duplicates do not fill the feed.
+
+    The defaults are the ones tuned on MovieLens-small (``bench/reco_eval.py``): a 90-day
+    trending component is what lets the blend beat popularity on the global temporal split.
+    """
+
+    kind = "hybrid"
+
+    def __init__(
+        self,
+        weights: Mapping[str, float] | None = None,
+        diversity: float = 0.05,
+        pool: int = 50,
+        als: Mapping[str, Any] | None = None,
+        content: Mapping[str, Any] | None = None,
+        popularity: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.weights = dict(weights or {"als": 1.0, "content": 0.1, "popularity": 0.5})
+        self.diversity = diversity
+        self.pool = pool
+        self.als = ALSRecommender(**(als or {}))
+        self.content = ContentRecommender(**(content or {}))
+        self.popularity = PopularityRecommender(**(popularity or {"half_life_days": 90.0}))
+
+    @property
+    def components(self) -> dict[str, Recommender]:
+        return {"als": self.als, "content": self.content, "popularity": self.popularity}
+
+    def _fit(self, data: InteractionMatrix, content: Mapping[str, ItemContent]) -> None:
+        for name, model in self.components.items():
+            if self.weights.get(name, 0.0) > 0 or name == "content":  # content drives diversity
+                model.fit(data, content)
+
+    def scores(self, user: str) -> np.ndarray | None:
+        return self._blend(user, np.ones(len(self.item_ids), dtype=bool))
+
+    def _blend(self, user: str, mask: np.ndarray) -> np.ndarray | None:
+        total: np.ndarray | None = None
+        for name, model in self.components.items():
+            w = self.weights.get(name, 0.0)
+            s = model.scores(user) if w > 0 else None
+            if s is None:
+                continue
+            part = w * _normalise(s, mask)
+            total = part if total is None else total + part
+        return total
+
+    def recommend(
+        self,
+        user: str,
+        k: int = 10,
+        exclude: Collection[str] = (),
+        *,
+        allowed: Collection[str] | None = None,
+        filter_seen: bool = True,
+    ) -> Scored:
+        mask = self._candidates(user, exclude, allowed, filter_seen)
+        s = self._blend(user, mask)
+        if s is None:
+            return []
+        ranked = self._top(np.where(mask, s, -np.inf), max(k, self.pool))
+        if self.diversity <= 0 or len(ranked) <= 1:
+            return ranked[:k]
+        return self._mmr(ranked, k)
+
+    def _mmr(self, ranked: Scored, k: int) -> Scored:
+        idx = np.array([self.item_index[i] for i, _ in ranked])
+        rel = np.array([s for _, s in ranked])
+        span = rel.max() - rel.min()
+        rel = (rel - rel.min()) / span if span > 0 else np.ones_like(rel)
+        sim = self.content.similarity(idx)
+        lam = 1.0 - self.diversity
+        picked: list[int] = []
+        max_sim = np.zeros(len(idx))
+        free = np.ones(len(idx), dtype=bool)
+        for _ in range(min(k, len(idx))):
+            gain = np.where(free, lam * rel - self.diversity * max_sim, -np.inf)
+            j = int(np.argmax(gain))
+            picked.append(j)
+            free[j] = False
+            max_sim = np.maximum(max_sim, sim[j])
+        return [ranked[j] for j in picked]
+
+    def similar(self, item: str, k: int = 10) -> Scored:
+        # Content similarity works for new videos too; ALS only for watched ones.
+        return self.content.similar(item, k) or self.als.similar(item, k)
+
+    def _params(self) -> dict[str, Any]:
+        return {
+            "weights": self.weights,
+            "diversity": self.diversity,
+            "pool": self.pool,
+            "als": self.als._params(),
+            "content": self.content._params(),
+            "popularity": self.popularity._params(),
+        }
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def _children(self) -> Mapping[str, Recommender]:
+        return self.components
+
+    def _restore(self, arrays: dict[str, np.ndarray], path: Path) -> None:
+        self.als = ALSRecommender.load(path / "als")
+        self.content = ContentRecommender.load(path / "content")
+        self.popularity = PopularityRecommender.load(path / "popularity")
+
+
+KINDS: dict[str, type[Recommender]] = {
+    m.kind: m
+    for m in (ALSRecommender, ContentRecommender, PopularityRecommender, HybridRecommender)
+}
+
+
+def load(path: str | Path) -> Recommender:
+    """Load any saved model, whatever its kind."""
+    return Recommender.load(path)
