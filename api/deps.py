@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import ApiError
+from api.recommendations import Recommendations
 from api.security import decode_access_token
 from reelflow.settings import Settings
 from storage.catalog import Catalog, NotFound, Role, User
@@ -37,6 +38,11 @@ def get_catalog(request: Request) -> Catalog:
 def get_store(request: Request) -> ObjectStore:
     store: ObjectStore = request.app.state.store
     return store
+
+
+def get_recommendations(request: Request) -> Recommendations:
+    recommendations: Recommendations = request.app.state.recommendations
+    return recommendations
 
 
 def history_unavailable() -> ApiError:
@@ -86,6 +92,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 StoreDep = Annotated[ObjectStore, Depends(get_store)]
 HistoryDep = Annotated[History, Depends(get_history)]
+RecommendationsDep = Annotated[Recommendations, Depends(get_recommendations)]
 
 
 def _unauthorized(message: str) -> ApiError:

@@ -10,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api.deps import HistoryProvider
 from api.errors import error_response, install_error_handlers
+from api.recommendations import Recommendations
 from api.routes import (
     auth,
     cdn,
@@ -48,9 +49,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.catalog = Catalog.from_settings(settings)
         app.state.history = HistoryProvider(settings)
+        app.state.recommendations.start()
         try:
             yield
         finally:
+            app.state.recommendations.stop()
             app.state.history.close()
             app.state.catalog.close()
 
@@ -62,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.store = object_store_from_settings(settings)
+    app.state.recommendations = Recommendations(settings, app.state.store)
     install_error_handlers(app)
 
     @app.middleware("http")

@@ -9,7 +9,6 @@ store, replacing the day exactly, so re-running or backfilling any range of days
 import warnings
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from typing import Any
 
 import pandas as pd
 import psycopg
@@ -33,6 +32,7 @@ from dagster import (
 )
 from dagster_pyspark import PySparkResource
 
+from assets.metadata import markdown_table
 from pipelines.resources import CatalogResource, HistoryResource, ObjectStoreResource
 from storage.engagement import (
     ENGAGEMENT,
@@ -269,7 +269,7 @@ def trending_videos(
             "window_days": TRENDING_WINDOW_DAYS,
             "half_life_days": TRENDING_HALF_LIFE_DAYS,
             "missing_engagement_days": MetadataValue.json(missing),
-            "top": MetadataValue.md(_markdown(ranking.head(10))),
+            "top": MetadataValue.md(markdown_table(ranking.head(10))),
         }
     )
 
@@ -287,16 +287,3 @@ def _failing_rows(asset_key: AssetKey, check_name: str, failing: pd.Series) -> A
         passed=count == 0,
         metadata={"failing_rows": count},
     )
-
-
-def _markdown(frame: pd.DataFrame) -> str:
-    header = "| " + " | ".join(frame.columns) + " |"
-    rule = "|" + "---|" * len(frame.columns)
-    rows = [
-        "| " + " | ".join(_cell(value) for value in row) + " |" for row in frame.itertuples(False)
-    ]
-    return "\n".join([header, rule, *rows])
-
-
-def _cell(value: Any) -> str:
-    return f"{value:.3f}" if isinstance(value, float) else str(value)

@@ -17,20 +17,15 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
 from ml.evaluation import Split, evaluate, global_temporal_split, user_temporal_split
 from ml.models import (
-    ALSRecommender,
-    ContentRecommender,
-    HybridRecommender,
     ItemContent,
-    PopularityRecommender,
-    Recommender,
 )
+from ml.training import BASELINE, SERVED, evaluated_models, served_model
 
 ROOT = Path(__file__).resolve().parent.parent
 POSITIVE = 3.5
@@ -68,20 +63,6 @@ def load_content(data: Path, split: Split) -> dict[str, ItemContent]:
     return out
 
 
-def hybrid() -> HybridRecommender:
-    # The served configuration: the model's defaults (weights, diversity, 90-day trending).
-    return HybridRecommender(als={"factors": 64, "regularization": 0.05, "iterations": 15})
-
-
-MODELS: dict[str, Callable[[], Recommender]] = {
-    "popularity": lambda: PopularityRecommender(),
-    "trending": lambda: PopularityRecommender(half_life_days=90.0),
-    "als": lambda: ALSRecommender(factors=64, regularization=0.05, iterations=15),
-    "content": lambda: ContentRecommender(),
-    "hybrid": hybrid,
-}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT / "../shared/data/movielens-small")
@@ -99,7 +80,7 @@ def main() -> None:
         split = make_split(interactions)
         content = load_content(args.data, split)
         t0 = time.perf_counter()
-        table = evaluate(MODELS, split, k=k, content=content)
+        table = evaluate(evaluated_models(served_model), split, k=k, content=content)
         elapsed = time.perf_counter() - t0
         print(
             f"\nsplit={split.name}: {len(split.train)} train rows, {len(split.test)} test users, "
@@ -107,7 +88,7 @@ def main() -> None:
         )
         print(table.drop(columns=["split"]).to_string(index=False, float_format="%.4f"))
         by_model = table.set_index("model")[f"ndcg@{k}"]
-        summary.append((split.name, by_model["hybrid"], by_model["popularity"]))
+        summary.append((split.name, by_model[SERVED], by_model[BASELINE]))
     print(f"\nload average at end: {os.getloadavg()}")
     for name, model, pop in summary:
         print(f"ndcg@{k} split={name} model={model:.4f} popularity={pop:.4f}")

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Debian packages the dev stack needs: PostgreSQL 15 server, Java 17, Maven, libgomp (implicit);
+# Debian packages the dev stack needs: PostgreSQL 15 server, Java 17, Maven, libgomp (implicit),
+# Chromium (browser tests, driven by Playwright);
 # and Go, which builds stripe-mock.
 set -euo pipefail
 missing=()
@@ -7,6 +8,7 @@ missing=()
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 ldconfig -p | grep -q libgomp.so.1 || missing+=(libgomp1)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if ! command -v go >/dev/null; then
   echo "Go 1.22 or newer is needed to build stripe-mock (Debian's golang-go is too old)" >&2
   exit 1

@@ -82,6 +82,22 @@ class Recommender(ABC):
         mask = self._candidates(user, exclude, allowed, filter_seen)
         return self._top(np.where(mask, s, -np.inf), k)
 
+    def knows(self, user: str) -> bool:
+        """Whether ``user`` had interactions in training."""
+        return user in self.user_index
+
+    def recommend_from_history(
+        self,
+        history: Mapping[str, float],
+        k: int = 10,
+        exclude: Collection[str] = (),
+        *,
+        allowed: Collection[str] | None = None,
+    ) -> Scored:
+        """Top ``k`` for a viewer the model never saw, from what they watched since (item ->
+        weight); the watched items themselves are left out. Empty for models that cannot."""
+        return []
+
     @abstractmethod
     def scores(self, user: str) -> np.ndarray | None:
         """Score of every item for ``user`` (higher is better), or None if the model cannot."""
@@ -194,7 +210,8 @@ def _cosine_top(vectors: Any, i: int, k: int, ids: list[str]) -> Scored:
     col = vectors @ vectors[i].T
     sims = (col.toarray() if sp.issparse(col) else np.asarray(col)).ravel().astype(np.float64)
     sims[i] = -np.inf
-    k = min(k, len(ids) - 1)
+    sims[sims <= 0] = -np.inf  # nothing in common is not "similar"
+    k = min(k, int(np.isfinite(sims).sum()))
     if k <= 0:
         return []
     part = np.argpartition(-sims, k - 1)[:k]
@@ -210,7 +227,7 @@ class ALSRecommender(Recommender):
     def __init__(
         self,
         factors: int = 64,
-        regularization: float = 0.05,
+        regularization: float = 1.0,
         alpha: float = 1.0,
         iterations: int = 15,
         random_state: int = 42,
@@ -231,9 +248,12 @@ class ALSRecommender(Recommender):
         # implicit parallelises itself; a multi-threaded BLAS underneath oversubscribes the
         # cores and slows ALS down (implicit checks, and warns, when the model is built), so
         # BLAS is pinned to one thread for construction and fit.
+        # More factors than a quarter of the matrix's smaller side fit each user's own history
+        # rather than what users share: small catalogues get fewer.
+        factors = max(2, min(self.factors, min(data.shape) // 4))
         with threadpool_limits(1, "blas"):
             model = AlternatingLeastSquares(
-                factors=self.factors,
+                factors=factors,
                 regularization=self.regularization,
                 alpha=self.alpha,
                 iterations=self.iterations,
@@ -322,6 +342,19 @@ class ContentRecommender(Recommender):
             return None
         return self._score_profile(self._profile(idx, w))
 
+    def recommend_from_history(
+        self,
+        history: Mapping[str, float],
+        k: int = 10,
+        exclude: Collection[str] = (),
+        *,
+        allowed: Collection[str] | None = None,
+    ) -> Scored:
+        s = self.scores_for(history)
+        mask = self._candidates("", [*exclude, *history], allowed, filter_seen=False)
+        # Items sharing no term with the history are not recommendations, just the rest.
+        return self._top(np.where(mask & (s > 0), s, -np.inf), k)
+
     def similar(self, item: str, k: int = 10) -> Scored:
         i = self.item_index.get(item)
         if i is None:
@@ -407,13 +440,15 @@ class PopularityRecommender(Recommender):
 
 
 def _normalise(s: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Min-max scale over the candidate items, so components on different scales can blend."""
+    """Scale by the largest magnitude over the candidate items, so components on different
+    scales can blend. Unlike min-max scaling, scores that barely differ (a chart where every
+    item is about as popular) stay about equal instead of being stretched over [0, 1]."""
     out = np.zeros_like(s)
     if not mask.any():
         return out
-    lo, hi = s[mask].min(), s[mask].max()
-    if hi > lo:
-        out[mask] = (s[mask] - lo) / (hi - lo)
+    top = np.abs(s[mask]).max()
+    if top > 0:
+        out[mask] = s[mask] / top
     return out
 
 
@@ -507,6 +542,17 @@ class HybridRecommender(Recommender):
             free[j] = False
             max_sim = np.maximum(max_sim, sim[j])
         return [ranked[j] for j in picked]
+
+    def recommend_from_history(
+        self,
+        history: Mapping[str, float],
+        k: int = 10,
+        exclude: Collection[str] = (),
+        *,
+        allowed: Collection[str] | None = None,
+    ) -> Scored:
+        # ALS has no factors for a viewer it never saw; what they watched since has text.
+        return self.content.recommend_from_history(history, k, exclude, allowed=allowed)
 
     def similar(self, item: str, k: int = 10) -> Scored:
         # Content similarity works for new videos too; ALS only for watched ones.

@@ -2,24 +2,33 @@
 
 from dagster import Definitions, load_asset_checks_from_modules, load_assets_from_modules
 
-from assets import drm, engagement, ingest, package, publish, thumbnails, transcode
-from pipelines.analytics_jobs import engagement_daily
+from assets import (
+    drm,
+    engagement,
+    ingest,
+    package,
+    publish,
+    recommendations,
+    thumbnails,
+    transcode,
+)
+from pipelines.analytics_jobs import engagement_daily, train_recommendations
 from pipelines.jobs import media_lifecycle
 from pipelines.resources import resources_for
-from pipelines.schedules import engagement_schedule
-from pipelines.sensors import upload_sensor
+from pipelines.schedules import engagement_schedule, recommendations_schedule
+from pipelines.sensors import retrain_after_engagement, upload_sensor
 from reelflow.settings import Settings
 
-STAGES = [ingest, transcode, package, drm, thumbnails, publish, engagement]
+STAGES = [ingest, transcode, package, drm, thumbnails, publish, engagement, recommendations]
 
 
 def build_definitions(settings: Settings) -> Definitions:
     return Definitions(
         assets=load_assets_from_modules(STAGES),
         asset_checks=load_asset_checks_from_modules(STAGES),
-        jobs=[media_lifecycle, engagement_daily],
-        schedules=[engagement_schedule],
-        sensors=[upload_sensor],
+        jobs=[media_lifecycle, engagement_daily, train_recommendations],
+        schedules=[engagement_schedule, recommendations_schedule],
+        sensors=[upload_sensor, retrain_after_engagement],
         resources=resources_for(settings),
     )
 

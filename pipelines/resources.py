@@ -108,6 +108,15 @@ class ObjectStoreResource(ConfigurableResource):
         )
 
 
+class RecommenderResource(ConfigurableResource):
+    """How recommendation models are trained and when one is good enough to serve."""
+
+    training_days: int
+    promotion_margin: float
+    min_test_users: int
+    k: int = 10
+
+
 class MediaResource(ConfigurableResource):
     """How videos are validated, encoded, protected and addressed."""
 
@@ -163,6 +172,11 @@ def _shared(settings: Settings) -> dict[str, Any]:
             url_signing_secret=settings.url_signing_secret.get_secret_value(),
         ),
         "pyspark": PySparkResource(spark_config=spark_config(settings)),
+        "recommender": RecommenderResource(
+            training_days=settings.reco_training_days,
+            promotion_margin=settings.reco_promotion_margin,
+            min_test_users=settings.reco_min_test_users,
+        ),
         "media": MediaResource(
             work_dir=str(settings.media_work_dir),
             segment_s=settings.segment_s,

@@ -1,15 +1,20 @@
-"""Sensors: completed uploads become video partitions and runs of the media lifecycle."""
+"""Sensors: completed uploads become video partitions and runs of the media lifecycle; a
+successful day of viewing aggregates retrains the recommendation model."""
 
 from dagster import (
+    DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
+    RunStatusSensorContext,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
+    run_status_sensor,
     sensor,
 )
 
 from assets.ingest import VIDEO_PARTITIONS, videos
+from pipelines.analytics_jobs import engagement_daily, train_recommendations
 from pipelines.jobs import media_lifecycle
 from pipelines.resources import CatalogResource, ObjectStoreResource
 
@@ -39,3 +44,15 @@ def upload_sensor(
         ],
         dynamic_partitions_requests=[videos.build_add_request(new_keys)] if new_keys else [],
     )
+
+
+@run_status_sensor(
+    run_status=DagsterRunStatus.SUCCESS,
+    monitored_jobs=[engagement_daily],
+    request_job=train_recommendations,
+    default_status=DefaultSensorStatus.RUNNING,
+)
+def retrain_after_engagement(context: RunStatusSensorContext) -> RunRequest:
+    """New interactions are in: train, check and (if it passes) promote a model."""
+    # One training per finished aggregation run, however often the sensor is evaluated.
+    return RunRequest(run_key=context.dagster_run.run_id)

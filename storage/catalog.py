@@ -1396,6 +1396,17 @@ class Catalog:
             (Video.model_validate(dict(zip(names, row[:-1], strict=True))), row[-1]) for row in rows
         ]
 
+    def list_published_videos(self) -> list[Video]:
+        """Every video with a published version, whatever its visibility, oldest first.
+
+        The catalogue a recommendation model learns; what may be shown is decided when serving.
+        """
+        query = sql.SQL(
+            "SELECT {} FROM videos WHERE published_version IS NOT NULL ORDER BY created_at, id"
+        ).format(_columns(Video))
+        with self._transaction() as conn:
+            return _all(conn, Video, query, ())
+
     def get_comment(self, comment_id: UUID) -> Comment:
         """The comment with this id."""
         query = sql.SQL("SELECT {} FROM comments WHERE id = %s").format(_columns(Comment))

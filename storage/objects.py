@@ -263,8 +263,25 @@ class ObjectStore(ABC):
         version = new_version()
         if not self.put_tree(f"{base}/{version}", directory):
             raise ValueError(f"{directory} holds no files to publish")
-        self.put_bytes(f"{base}/{CURRENT}", version.encode(), "text/plain; charset=utf-8")
+        self.point(prefix, version)
         return version
+
+    def point(self, prefix: str, version: str) -> None:
+        """Make `version` (already uploaded under `prefix`) the current one."""
+        if not VERSION_RE.fullmatch(version):
+            raise InvalidKey(version, "not a version name")
+        base = _publish_base(prefix)
+        self.put_bytes(f"{base}/{CURRENT}", version.encode(), "text/plain; charset=utf-8")
+
+    def download_tree(self, prefix: str, directory: Path) -> builtins.list[str]:
+        """Download every object under `prefix` into `directory`, keeping relative paths."""
+        folder = folder_of(prefix)
+        keys = self.list(folder)
+        for key in keys:
+            target = Path(directory) / key[len(folder) :]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.download(key, target)
+        return keys
 
     def current_version(self, prefix: str) -> str | None:
         """The version `prefix/CURRENT` points at, or None if nothing was published."""

@@ -1,12 +1,20 @@
-"""The home feed: recent and popular videos the caller has not finished.
+"""The home feed, and videos similar to one.
 
-Until the recommendation model lands, `rank_feed` orders a fixed candidate set by a "hot"
-score (comments, discounted by age); the model replaces that one function.
+A feed ranks the newest listable videos in three tiers, best first:
 
-Paging is stable: the first page fixes a moment (`as_of`) that the cursor carries, candidates
-and their comment counts are read as of that moment, so every page ranks the same list the
-same way and the cursor (score, id) of the last item seen splits it without duplicates or
-gaps. Videos that become unlistable or finished meanwhile drop out; they never shift others.
+1. **for you**: the promoted recommendation model's picks for the viewer (or, for a viewer the
+   model never saw, content-based picks from what they watched since);
+2. **trending**: the latest daily trending ranking;
+3. **recent**: everything else, by a "hot" score (comments, discounted by age).
+
+A viewer unknown to the model with no history, or a deployment with no promoted model yet,
+simply gets tiers 2 and 3. Finished videos are left out.
+
+Paging is stable: the first page fixes a moment (`as_of`) and a model version that the cursor
+carries; candidates and their comment counts are read as of that moment and the model that
+ranked the first page ranks the next ones (while the API still holds it after a promotion), so
+every page ranks the same list the same way and the cursor (tier, score, id) of the last item
+seen splits it without duplicates or gaps.
 """
 
 from __future__ import annotations
@@ -16,9 +24,10 @@ import binascii
 import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import IntEnum
 from typing import Annotated
 from uuid import UUID
 
@@ -26,11 +35,14 @@ from cassandra import DriverException
 from cassandra.cluster import NoHostAvailable
 from fastapi import APIRouter, Query, Request
 
-from api.deps import CatalogDep, CurrentUser, HistoryProvider
+from api.access import visible_video_or_404
+from api.deps import CatalogDep, CurrentUser, HistoryProvider, OptionalUser, RecommendationsDep
 from api.errors import ApiError
 from api.routes.auth import UNAUTHENTICATED, error
-from api.schemas.social import FeedPublic, VideoCardPublic
-from storage.catalog import Video
+from api.schemas.social import FeedItemPublic, FeedPublic, SimilarPublic
+from ml.serving import ServedModel
+from storage.catalog import Video, Visibility
+from storage.history import HistoryEntry
 
 log = logging.getLogger(__name__)
 
@@ -47,51 +59,101 @@ RECENCY_SCALE = timedelta(days=1)
 SETTLE = timedelta(seconds=2)
 
 
+# The model's picks head a feed, then the trending ones; past them come recent videos.
+FOR_YOU_MAX = 30
+TRENDING_MAX = 30
+# What a similar-videos list may hold.
+SIMILAR_MAX = 50
+
+
+class Tier(IntEnum):
+    """Why a video is in the feed; a higher tier ranks first."""
+
+    RECENT = 0
+    TRENDING = 1
+    FOR_YOU = 2
+
+
+REASONS = {Tier.FOR_YOU: "for_you", Tier.TRENDING: "trending", Tier.RECENT: "recent"}
+
+
 @dataclass(frozen=True)
 class RankedVideo:
     video: Video
+    tier: Tier
     score: float
 
     @property
-    def key(self) -> tuple[float, UUID]:
-        """Sort key of the feed: best score first, ties by id."""
-        return (-self.score, self.video.id)
+    def key(self) -> tuple[int, float, UUID]:
+        """Sort key of the feed: best tier, then best score first, ties by id."""
+        return (-self.tier, -self.score, self.video.id)
 
 
-def rank_feed(candidates: Sequence[tuple[Video, int]], as_of: datetime) -> list[RankedVideo]:
-    """Best first: log of the comment count, minus the age in units of RECENCY_SCALE.
+def rank_feed(
+    candidates: Sequence[tuple[Video, int]],
+    as_of: datetime,
+    *,
+    for_you: Mapping[UUID, float] | None = None,
+    trending: Mapping[UUID, float] | None = None,
+) -> list[RankedVideo]:
+    """Best first: the model's picks by their score, then trending videos by theirs, then the
+    rest by the log of the comment count minus the age in units of RECENCY_SCALE.
 
-    A pure function of the candidates and `as_of`, so pages of one feed always agree.
+    A pure function of its arguments, so pages of one feed always agree.
     """
+    for_you, trending = for_you or {}, trending or {}
     ranked = []
     for video, comments in candidates:
-        published = video.published_at or as_of
-        age = (as_of - published) / RECENCY_SCALE
-        ranked.append(RankedVideo(video, math.log1p(comments) - age))
+        if video.id in for_you:
+            ranked.append(RankedVideo(video, Tier.FOR_YOU, for_you[video.id]))
+        elif video.id in trending:
+            ranked.append(RankedVideo(video, Tier.TRENDING, trending[video.id]))
+        else:
+            published = video.published_at or as_of
+            age = (as_of - published) / RECENCY_SCALE
+            ranked.append(RankedVideo(video, Tier.RECENT, math.log1p(comments) - age))
     return sorted(ranked, key=lambda item: item.key)
 
 
 @dataclass(frozen=True)
 class FeedCursor:
     as_of: datetime
+    model_version: str | None
+    tier: Tier
     score: float
     video_id: UUID
 
     def encode(self) -> str:
-        raw = json.dumps([self.as_of.isoformat(), self.score, str(self.video_id)])
+        raw = json.dumps(
+            [
+                self.as_of.isoformat(),
+                self.model_version,
+                int(self.tier),
+                self.score,
+                str(self.video_id),
+            ]
+        )
         return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
     @classmethod
     def decode(cls, token: str) -> FeedCursor:
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            as_of, score, video_id = json.loads(raw)
-            cursor = cls(datetime.fromisoformat(as_of), float(score), UUID(video_id))
+            as_of, version, tier, score, video_id = json.loads(raw)
+            if version is not None and not isinstance(version, str):
+                raise TypeError("model version")
+            cursor = cls(
+                datetime.fromisoformat(as_of), version, Tier(tier), float(score), UUID(video_id)
+            )
         except (ValueError, TypeError, binascii.Error) as exc:
             raise ApiError(422, "invalid_cursor", "the cursor is not valid") from exc
         if cursor.as_of.tzinfo is None or not math.isfinite(cursor.score):
             raise ApiError(422, "invalid_cursor", "the cursor is not valid")
         return cursor
+
+    @property
+    def key(self) -> tuple[int, float, UUID]:
+        return (-self.tier, -self.score, self.video_id)
 
 
 @router.get(
@@ -101,33 +163,100 @@ def feed(
     request: Request,
     user: CurrentUser,
     catalog: CatalogDep,
+    recommendations: RecommendationsDep,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 20,
 ) -> FeedPublic:
-    """Your feed: recent and popular videos you have not finished, best first."""
+    """Your feed: picks for you, then trending and recent videos you have not finished."""
     after = FeedCursor.decode(cursor) if cursor else None
     as_of = after.as_of if after else catalog.database_now() - SETTLE
-    ranked = rank_feed(catalog.list_feed_candidates(as_of, limit=FEED_CANDIDATES), as_of)
+    served = recommendations.model(after.model_version if after else None)
+    candidates = catalog.list_feed_candidates(as_of, limit=FEED_CANDIDATES)
+    history = _history(request.app.state.history, user.id)
+    finished = {entry.video_id for entry in history if entry.finished}
+    for_you = _for_you(
+        served,
+        recommendations.viewer(user.id),
+        history,
+        allowed=[str(video.id) for video, _ in candidates if video.id not in finished],
+    )
+    trending = {entry.video_id: entry.score for entry, _ in catalog.trending(TRENDING_MAX)}
+    ranked = rank_feed(candidates, as_of, for_you=for_you, trending=trending)
     if after is not None:
-        ranked = [item for item in ranked if item.key > (-after.score, after.video_id)]
-    finished = _finished_videos(request.app.state.history, user.id)
+        ranked = [item for item in ranked if item.key > after.key]
     page = [item for item in ranked if item.video.id not in finished][: limit + 1]
+    version = served.version if served else None
     next_cursor = None
     if len(page) > limit:
         page = page[:limit]
         last = page[-1]
-        next_cursor = FeedCursor(as_of, last.score, last.video.id).encode()
+        next_cursor = FeedCursor(as_of, version, last.tier, last.score, last.video.id).encode()
     return FeedPublic(
-        items=[VideoCardPublic.of(item.video) for item in page], next_cursor=next_cursor
+        items=[
+            FeedItemPublic.of(item.video, reason=REASONS[item.tier], score=item.score)
+            for item in page
+        ],
+        next_cursor=next_cursor,
+        model_version=version,
     )
 
 
-def _finished_videos(provider: HistoryProvider, user_id: UUID) -> set[UUID]:
-    """The videos the user has finished; none while Cassandra is down, so the feed still works
+def _for_you(
+    served: ServedModel | None, viewer: str, history: list[HistoryEntry], allowed: list[str]
+) -> dict[UUID, float]:
+    """The model's picks among `allowed`, by score; none without a model or any history."""
+    if served is None:
+        return {}
+    model = served.model
+    if model.knows(viewer):
+        picks = model.recommend(viewer, FOR_YOU_MAX, allowed=allowed)
+    else:
+        # Newer than the model: what they watched since says what they like.
+        watched = {str(entry.video_id): 1.0 for entry in history}
+        picks = model.recommend_from_history(watched, FOR_YOU_MAX, allowed=allowed)
+    return {UUID(item): score for item, score in picks}
+
+
+def _history(provider: HistoryProvider, user_id: UUID) -> list[HistoryEntry]:
+    """The user's viewing history; empty while Cassandra is down, so the feed still works
     (with finished videos in it) instead of failing."""
     try:
-        entries = provider.get().history(user_id)
+        return provider.get().history(user_id)
     except (ApiError, NoHostAvailable, DriverException) as exc:
         log.warning("feed without viewing history: %s", exc)
-        return set()
-    return {entry.video_id for entry in entries if entry.finished}
+        return []
+
+
+@router.get(
+    "/{video_id}/similar", response_model=SimilarPublic, responses={404: error("No such video")}
+)
+def similar(
+    video_id: UUID,
+    user: OptionalUser,
+    catalog: CatalogDep,
+    recommendations: RecommendationsDep,
+    limit: Annotated[int, Query(ge=1, le=SIMILAR_MAX)] = 10,
+) -> SimilarPublic:
+    """Videos like this one (item-item similarity of the promoted model), listable ones only."""
+    visible_video_or_404(catalog, video_id, user)
+    served = recommendations.model()
+    if served is None:
+        return SimilarPublic(items=[], model_version=None)
+    # Asked for more than shown: some of the nearest may not be listable.
+    nearest = served.model.similar(str(video_id), SIMILAR_MAX * 4)
+    videos = catalog.get_videos(UUID(item) for item, _ in nearest)
+    items = []
+    for item, score in nearest:
+        video = videos.get(UUID(item))
+        if video is not None and _listable(video):
+            items.append(FeedItemPublic.of(video, reason="similar", score=score))
+    return SimilarPublic(items=items[:limit], model_version=served.version)
+
+
+def _listable(video: Video) -> bool:
+    """Shown in lists: public or premium, published, not taken down (as feed candidates)."""
+    return (
+        video.visibility in (Visibility.PUBLIC, Visibility.PREMIUM)
+        and video.published_version is not None
+        and video.taken_down_at is None
+    )

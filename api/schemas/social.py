@@ -106,9 +106,29 @@ class HistoryPublic(BaseModel):
     items: list[HistoryItemPublic]
 
 
+class FeedItemPublic(VideoCardPublic):
+    """A video in a feed or a similar-videos list, with why it is there."""
+
+    reason: Literal["for_you", "trending", "recent", "similar"]
+    score: float = Field(description="rank score within its reason; higher ranks first")
+
+    @classmethod
+    def of(cls, video: Video, *, reason: str = "recent", score: float = 0.0) -> FeedItemPublic:
+        card = VideoCardPublic.of(video)
+        return cls.model_validate({**card.model_dump(), "reason": reason, "score": score})
+
+
 class FeedPublic(BaseModel):
-    items: list[VideoCardPublic]
+    items: list[FeedItemPublic]
     next_cursor: str | None = Field(description="pass as `cursor` for the next page; null: end")
+    model_version: str | None = Field(
+        description="the recommendation model that ranked this feed; null: none promoted yet"
+    )
+
+
+class SimilarPublic(BaseModel):
+    items: list[FeedItemPublic]
+    model_version: str | None
 
 
 class SearchResultsPublic(BaseModel):

@@ -275,6 +275,7 @@ class Row:
 
 
 VIDEO = "/api/v1/videos/{video_id:uuid}"
+SIMILAR = "/api/v1/videos/{video_id}/similar"
 COMPLETE = "/api/v1/videos/{video_id:uuid}/upload/complete"
 TAKEDOWN = "/api/v1/admin/videos/{video_id:uuid}/takedown"
 RESTORE = "/api/v1/admin/videos/{video_id:uuid}/restore"
@@ -330,6 +331,10 @@ MATRIX = [
     Row("GET", VIDEO, "taken down", TAKEN_DOWN, video("taken_down")),
     Row("GET", VIDEO, "unknown", only(404), fixed(video_id=UNKNOWN)),
     Row("GET", "/api/v1/videos/feed", "own feed", SIGNED_IN),
+    Row("GET", SIMILAR, "public", ALL, video("public")),
+    Row("GET", SIMILAR, "private", PRIVATE, video("private")),
+    Row("GET", SIMILAR, "taken down", TAKEN_DOWN, video("taken_down")),
+    Row("GET", SIMILAR, "unknown", only(404), fixed(video_id=UNKNOWN)),
     Row("GET", "/api/v1/videos/trending", "public ranking", ALL),
     Row("GET", "/api/v1/search", "listed videos", ALL),
     Row("PATCH", VIDEO, "public", (401, 403, 200, 200, 403), video("public"), RENAME),

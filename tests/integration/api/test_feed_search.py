@@ -12,37 +12,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.routes.feed import SETTLE
-from storage.catalog import Catalog, NewStreamAsset, StreamFormat, Video, Visibility
+from storage.catalog import Catalog, Video, Visibility
 from tests.fixtures.api import Account
+from tests.fixtures.videos import published
 
 MakeAccount = Callable[..., Account]
 FEED = "/api/v1/videos/feed"
 SEARCH = "/api/v1/search"
-
-
-def published(
-    catalog: Catalog,
-    owner: UUID,
-    title: str,
-    *,
-    visibility: Visibility = Visibility.PUBLIC,
-    description: str = "",
-    tags: tuple[str, ...] = (),
-) -> Video:
-    video = catalog.create_video(
-        owner, title, visibility=visibility, description=description, tags=tags
-    )
-    asset = NewStreamAsset(
-        width=640,
-        height=360,
-        bitrate=800_000,
-        codec="avc1.64001f",
-        format=StreamFormat.HLS,
-        cdn_url=f"https://cdn.example/{video.id}/360.m3u8",
-    )
-    return catalog.publish_video(
-        video.id, "v1", [asset], f"https://cdn.example/{video.id}/poster.jpg", 600.0
-    )
 
 
 def age(dsn: str, video_id: UUID, hours: float) -> None:

@@ -107,6 +107,22 @@ def test_content_cold_start_from_a_little_history() -> None:
     assert all(model.item_ids[i][0] == "b" for i in top)
 
 
+def test_hybrid_recommends_to_a_viewer_it_never_saw_from_their_recent_history() -> None:
+    model = fitted(small_hybrid())
+    assert not model.knows("newcomer") and model.knows("a-user0")
+    recs = [i for i, _ in model.recommend_from_history({"a3": 1.0}, k=3)]
+    assert recs[0] == "a7"  # the video sharing the rare tag
+    assert "a3" not in recs and all(i[0] == "a" for i in recs)
+    allowed = {"a1", "b1"}
+    assert [i for i, _ in model.recommend_from_history({"a3": 1.0}, allowed=allowed)] == ["a1"]
+    assert (
+        PopularityRecommender()
+        .fit(build_matrix(cluster_rows()))
+        .recommend_from_history({"a3": 1.0})
+        == []
+    )
+
+
 def test_popularity_counts_viewers_and_recency_favours_recent_items() -> None:
     rows: list[Row] = [(f"u{n}", "old", 60.0, 1.0, 0.0) for n in range(3)]
     rows += [(f"u{n}", "new", 60.0, 1.0, 100 * DAY) for n in range(2)]
