@@ -6,8 +6,10 @@ the same key, so it finds a signed-in viewer's row without the model ever holdin
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
+from ml.models import one_blas_thread
 from ml.serving import MODEL_PREFIX, ModelServer, ServedModel
 from reelflow.settings import Settings
 from storage.engagement import pseudonym, pseudonym_key
@@ -22,6 +24,7 @@ class Recommendations:
         )
         self._key = pseudonym_key(settings.analytics_pseudonym_key.get_secret_value())
         self._reload_s = settings.reco_reload_s
+        self._blas: Any = None
 
     def viewer(self, user_id: UUID) -> str:
         """The id of the user in the models' training data."""
@@ -32,7 +35,12 @@ class Recommendations:
         return self.server.get(version)
 
     def start(self) -> None:
+        # Requests run in parallel threads; each scores one viewer with small products.
+        self._blas = one_blas_thread()
         self.server.start(self._reload_s)
 
     def stop(self) -> None:
         self.server.stop()
+        if self._blas is not None:
+            self._blas.restore_original_limits()
+            self._blas = None

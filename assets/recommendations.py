@@ -104,7 +104,9 @@ def recommendation_model(
             "materialize user_video_interactions first"
         )
     videos = catalog.catalog.list_published_videos()
-    result = train(rows, item_content(videos), k=recommender.k)
+    result = train(
+        rows, item_content(videos), k=recommender.k, max_eval_users=recommender.max_eval_users
+    )
     version = new_version()
     with tempfile.TemporaryDirectory(prefix="reelflow-model-") as tmp:
         result.save(Path(tmp))

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -38,13 +37,10 @@ from collections.abc import Iterator
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID, uuid4
 
 import httpx
-import psycopg
 from fastapi import FastAPI
-from psycopg import sql
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Run as a script, this file's directory comes first on the path and `bench/api.py` would be
@@ -52,10 +48,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(PROJECT_ROOT)
 
 from api.security import create_access_token  # noqa: E402
+from bench.scratch import scratch_settings  # noqa: E402
 from reelflow.settings import Settings  # noqa: E402
 from storage.catalog import Catalog, NewStreamAsset, Role, StreamFormat, Visibility  # noqa: E402
-from storage.history import DDL_TIMEOUT_S, apply_schema, open_session  # noqa: E402
-from storage.migrate import upgrade  # noqa: E402
 from storage.objects import new_version  # noqa: E402
 
 WARMUP_S = 2
@@ -188,38 +183,6 @@ def main() -> None:
                 )
     print_table(results)
     print(f"load average at end: {_loadavg()}")
-
-
-@contextmanager
-def scratch_settings(base: Settings, directory: Path, *, keep: bool) -> Iterator[Settings]:
-    """Settings on a new, migrated database and a new keyspace of the dev stack."""
-    name = f"reelflow_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(base.postgres_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    dsn = urlunsplit(urlsplit(base.postgres_dsn)._replace(path=f"/{name}"))
-    session = open_session(base)
-    try:
-        upgrade(dsn)
-        apply_schema(session, name, base.cassandra_replication)
-        yield base.model_copy(
-            update={
-                "postgres_dsn": dsn,
-                "cassandra_keyspace": name,
-                "object_store": "local",
-                "object_store_dir": directory / "objects",
-                "state_dir": directory / "state",
-            }
-        )
-    finally:
-        if keep:
-            print(f"kept database and keyspace {name}")
-        else:
-            session.execute(f"DROP KEYSPACE IF EXISTS {name}", timeout=DDL_TIMEOUT_S)
-            with psycopg.connect(base.postgres_dsn, autocommit=True) as conn:
-                conn.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-                )
-        session.cluster.shutdown()
 
 
 def seed(settings: Settings, *, videos: int, users: int) -> World:

@@ -8,6 +8,7 @@ cannot score by repeating the user's history.
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ml.interactions import Row, Scheme, build_matrix, to_frame
-from ml.models import ItemContent, Recommender
+from ml.models import ItemContent, Recommender, one_blas_thread
 
 
 def precision_at_k(recommended: Sequence[str], relevant: Iterable[str], k: int) -> float:
@@ -119,22 +120,28 @@ def evaluate(
     content: Mapping[str, ItemContent] | None = None,
     items: Sequence[str] | None = None,
     scheme: Scheme = "bm25",
+    max_users: int | None = None,
 ) -> pd.DataFrame:
     """Fit every model on ``split.train`` and score its top-``k`` on ``split.test``.
 
     ``models`` maps a name to a model or a factory (a fresh model per split). ``items`` is the
-    catalogue: it defaults to the content ids plus every item in train and test. Returns one row
-    per model with ``precision@k``, ``recall@k``, ``ndcg@k``, ``map@k``, ``coverage@k``.
+    catalogue: it defaults to the content ids plus every item in train and test. With
+    ``max_users``, a fixed random sample of that many test users is scored (the same sample for
+    every model). Returns one row per model with ``precision@k``, ``recall@k``, ``ndcg@k``,
+    ``map@k``, ``coverage@k``.
     """
     catalogue = list(items) if items is not None else list(content or {})
     extra = sorted({i for s in split.test.values() for i in s})
     data = build_matrix(split.train, scheme, items=catalogue + extra)
     users = sorted(split.test)
+    if max_users is not None and len(users) > max_users:
+        users = sorted(random.Random(0).sample(users, max_users))
     rows = []
     for name, spec in models.items():
         model = spec() if callable(spec) and not isinstance(spec, Recommender) else spec
         model.fit(data, content)
-        recs = [[i for i, _ in model.recommend(u, k)] for u in users]
+        with one_blas_thread():
+            recs = [[i for i, _ in model.recommend(u, k)] for u in users]
         rel = [split.test[u] for u in users]
         rows.append(
             {

@@ -206,6 +206,18 @@ class Recommender(ABC):
         return [(self.item_ids[i], float(s[i])) for i in order]
 
 
+def one_blas_thread() -> Any:
+    """A context (or, kept, a process-wide setting) limiting BLAS to one thread.
+
+    Scoring one user is a few small products: BLAS threads cost more than they give (a
+    10k x 64 product takes 4-5 times longer with two threads on two busy cores), and implicit
+    threads ALS itself. Callers that score many users at once parallelise above BLAS.
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1, "blas")
+
+
 def _cosine_top(vectors: Any, i: int, k: int, ids: list[str]) -> Scored:
     col = vectors @ vectors[i].T
     sims = (col.toarray() if sp.issparse(col) else np.asarray(col)).ravel().astype(np.float64)
@@ -243,7 +255,6 @@ class ALSRecommender(Recommender):
 
     def _fit(self, data: InteractionMatrix, content: Mapping[str, ItemContent]) -> None:
         from implicit.cpu.als import AlternatingLeastSquares
-        from threadpoolctl import threadpool_limits
 
         # implicit parallelises itself; a multi-threaded BLAS underneath oversubscribes the
         # cores and slows ALS down (implicit checks, and warns, when the model is built), so
@@ -251,7 +262,7 @@ class ALSRecommender(Recommender):
         # More factors than a quarter of the matrix's smaller side fit each user's own history
         # rather than what users share: small catalogues get fewer.
         factors = max(2, min(self.factors, min(data.shape) // 4))
-        with threadpool_limits(1, "blas"):
+        with one_blas_thread():
             model = AlternatingLeastSquares(
                 factors=factors,
                 regularization=self.regularization,

@@ -134,11 +134,13 @@ def train(
     k: int = 10,
     scheme: Scheme = "bm25",
     make_model: Factory = served_model,
+    max_eval_users: int | None = None,
 ) -> TrainingResult:
     """Evaluate every model on both splits, then fit ``make_model()`` on all of ``rows``.
 
     ``items`` is the catalogue (defaults to the ids in ``content``): videos nobody watched
-    yet still get a column, so content similarity can recommend them.
+    yet still get a column, so content similarity can recommend them. ``max_eval_users``
+    bounds the viewers scored per split (a fixed random sample).
     """
     frame = to_frame(rows)
     catalogue = list(items) if items is not None else list(content)
@@ -147,7 +149,16 @@ def train(
     for make_split in (user_temporal_split, global_temporal_split):
         split = make_split(frame)
         models = evaluated_models(make_model)
-        tables.append(evaluate(models, split, k=k, content=content, items=catalogue, scheme=scheme))
+        table = evaluate(
+            models,
+            split,
+            k=k,
+            content=content,
+            items=catalogue,
+            scheme=scheme,
+            max_users=max_eval_users,
+        )
+        tables.append(table)
     evaluate_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     data = build_matrix(frame, scheme, items=catalogue)

@@ -114,6 +114,7 @@ class RecommenderResource(ConfigurableResource):
     training_days: int
     promotion_margin: float
     min_test_users: int
+    max_eval_users: int
     k: int = 10
 
 
@@ -176,6 +177,7 @@ def _shared(settings: Settings) -> dict[str, Any]:
             training_days=settings.reco_training_days,
             promotion_margin=settings.reco_promotion_margin,
             min_test_users=settings.reco_min_test_users,
+            max_eval_users=settings.reco_max_eval_users,
         ),
         "media": MediaResource(
             work_dir=str(settings.media_work_dir),

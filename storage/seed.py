@@ -1,10 +1,11 @@
 """Realistic watch events for demos, tests and benchmarks (`reelflow seed events`).
 
 Viewers and videos follow the skews of real platforms: video popularity is a power law (a few
-videos get most views), viewer activity is heavy-tailed (most viewers watch a little, a few
-watch a lot), sessions start mostly in the evening and chain a few videos, and a watch either
-runs to the end or is abandoned part-way, with pauses and forward seeks. A viewer coming back
-to an unfinished video resumes where they stopped.
+videos get most views), viewers favour the videos of one topic when videos have topics, viewer
+activity is heavy-tailed (most viewers watch a little, a few watch a lot), sessions start mostly
+in the evening and chain a few videos, and a watch either runs to the end or is abandoned
+part-way, with pauses and forward seeks. A viewer coming back to an unfinished video resumes
+where they stopped.
 
 Reports go through `History.record_watch`, exactly as the API writes them, so progress,
 "continue watching" and the day index are consistent with the events. The same seed gives the
@@ -18,7 +19,7 @@ import math
 import random
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -28,6 +29,8 @@ from storage.history import History
 # Players report every 10 s of playback (and on start, pause, resume, seek and end).
 REPORT_INTERVAL_S = 10.0
 ZIPF_EXPONENT = 1.1
+# Share of a viewer's picks from their favourite topic, when the videos have several topics.
+FAVOURITE_TOPIC_SHARE = 0.8
 FULL_WATCH_PROBABILITY = 0.3
 PAUSE_PROBABILITY = 0.03
 SEEK_PROBABILITY = 0.02
@@ -46,6 +49,8 @@ class SeedVideo:
 
     video_id: UUID
     duration_s: float
+    topic: str = ""
+    """What the video is about (its first tag): viewers favour the videos of one topic."""
 
 
 @dataclass(frozen=True)
@@ -109,11 +114,22 @@ def user_reports(
     ranks = list(range(len(videos)))
     rng.shuffle(ranks)
     # Zipf: the video of popularity rank r is watched in proportion to 1 / r ** s.
-    cum_weights = list(itertools.accumulate(1.0 / (r + 1) ** ZIPF_EXPONENT for r in ranks))
+    weights = [1.0 / (r + 1) ** ZIPF_EXPONENT for r in ranks]
+    cum_weights = list(itertools.accumulate(weights))
+    # Per topic, the same Zipf weights restricted to its videos: tastes a model can learn.
+    topics: dict[str, list[int]] = {}
+    for index, video in enumerate(videos):
+        topics.setdefault(video.topic, []).append(index)
+    by_topic = {
+        topic: (indexes, list(itertools.accumulate(weights[i] for i in indexes)))
+        for topic, indexes in sorted(topics.items())
+    }
     end = datetime.combine(max(days) + timedelta(days=1), datetime.min.time(), UTC)
     for _ in range(users):
         user_id = _uuid(rng)
         client = rng.choice(CLIENTS)
+        # One topic only (or none): everyone draws from the whole catalogue, as before.
+        favourite = by_topic[rng.choice(sorted(by_topic))] if len(by_topic) > 1 else None
         # Heavy-tailed activity: sessions a day average about one, a few viewers binge.
         rate = min(6.0, 0.3 * rng.paretovariate(1.5))
         resume: dict[UUID, float] = {}
@@ -125,7 +141,11 @@ def user_reports(
                 clock = max(clock, start)
                 session_id = _uuid(rng)
                 for _ in range(min(MAX_VIDEOS_PER_SESSION, 1 + _geometric(rng, 0.5))):
-                    index = rng.choices(range(len(videos)), cum_weights=cum_weights)[0]
+                    if favourite is not None and rng.random() < FAVOURITE_TOPIC_SHARE:
+                        indexes, topic_weights = favourite
+                        index = rng.choices(indexes, cum_weights=topic_weights)[0]
+                    else:
+                        index = rng.choices(range(len(videos)), cum_weights=cum_weights)[0]
                     video = videos[index]
                     clock = _watch(rng, reports, user_id, session_id, video, client, clock, resume)
                     clock += timedelta(seconds=rng.uniform(2, 20))
@@ -184,14 +204,34 @@ def write_reports(history: History, reports: Sequence[Report]) -> int:
     return len(reports)
 
 
+def reports_as(
+    user_id: UUID,
+    videos: Sequence[SeedVideo],
+    days: Sequence[date],
+    seed: int = 0,
+    candidates: int = 32,
+) -> list[Report]:
+    """The reports of the busiest of `candidates` generated viewers, made by `user_id` instead.
+
+    Gives a known account (a demo viewer) a realistic history: one generated viewer alone often
+    watches nothing on a given day, the busiest of many seldom does.
+    """
+    busiest = max(user_reports(candidates, videos, days, seed), key=len)
+    return [replace(report, user_id=user_id) for report in busiest]
+
+
 def catalog_videos(conn: Any, limit: int) -> list[SeedVideo]:
-    """Up to `limit` published videos of the catalog (a psycopg connection), oldest first."""
+    """Up to `limit` published videos of the catalog (a psycopg connection), oldest first; the
+    topic of each is its first tag."""
     rows = conn.execute(
-        "SELECT id, duration_s FROM videos WHERE encoding_status = 'ready' "
+        "SELECT id, duration_s, tags FROM videos WHERE encoding_status = 'ready' "
         "AND duration_s IS NOT NULL ORDER BY published_at, id LIMIT %s",
         (limit,),
     ).fetchall()
-    return [SeedVideo(video_id, float(duration_s)) for video_id, duration_s in rows]
+    return [
+        SeedVideo(video_id, float(duration_s), tags[0] if tags else "")
+        for video_id, duration_s, tags in rows
+    ]
 
 
 def _watch(

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import pytest
 
 from storage.history import EVENT_TYPES, POSITION_TOLERANCE_S
-from storage.seed import days_ending, generate_reports, make_videos, user_reports
+from storage.seed import SeedVideo, days_ending, generate_reports, make_videos, user_reports
 
 DAYS = days_ending(date(2026, 11, 2), 2)
 
@@ -63,3 +63,19 @@ def test_bad_arguments_are_refused() -> None:
         days_ending(date(2026, 11, 2), 0)
     with pytest.raises(ValueError):
         next(user_reports(0, make_videos(1), DAYS))
+
+
+def test_viewers_favour_one_topic_when_videos_have_topics() -> None:
+    videos = [
+        SeedVideo(video.video_id, video.duration_s, topic="cooking" if n % 2 else "football")
+        for n, video in enumerate(make_videos(20, seed=3))
+    ]
+    topic = {video.video_id: video.topic for video in videos}
+    shares = []
+    for reports in user_reports(300, videos, days_ending(date(2026, 3, 31), 7), seed=3):
+        watched = Counter(topic[report.video_id] for report in reports)
+        if sum(watched.values()) >= 20:
+            shares.append(max(watched.values()) / sum(watched.values()))
+    # Four picks in five come from the favourite topic; the rest from the whole catalogue.
+    assert len(shares) > 20
+    assert 0.8 < sum(shares) / len(shares) < 0.98
