@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 
 from api.deps import HistoryProvider
 from api.errors import error_response, install_error_handlers
@@ -26,11 +27,14 @@ from api.routes import (
     videos,
     watch,
 )
-from reelflow.settings import Settings, get_settings
+from reelflow.settings import PROJECT_ROOT, Settings, get_settings
 from storage.catalog import Catalog
 from storage.objects import object_store_from_settings
 
 API_PREFIX = "/api/v1"
+# The web pages (plain files, no build step) and the npm packages they load (`reelflow bootstrap`).
+WEB_PAGES_DIR = PROJECT_ROOT / "web" / "public"
+SHAKA_PLAYER_DIR = PROJECT_ROOT / "web" / "node_modules" / "shaka-player" / "dist"
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -110,4 +114,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(drm.router, prefix=API_PREFIX)
     # The CDN origin lives outside the versioned API: its URLs are baked into manifests.
     app.include_router(cdn.router)
+    app.mount(
+        "/vendor/shaka-player",
+        StaticFiles(directory=SHAKA_PLAYER_DIR, check_dir=False),
+        name="shaka-player",
+    )
+    # The pages answer only paths no route claims: a catch-all mount would also take the
+    # requests that the API answers with 405 and its `Allow` header.
+    app.router.default = StaticFiles(directory=WEB_PAGES_DIR, html=True)
     return app

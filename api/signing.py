@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 from uuid import UUID
 
 from storage.objects import InvalidKey, folder_of, validate_key
@@ -138,3 +139,32 @@ class UrlSigner:
         if int(expires) < (time.time() if now is None else now):
             return Grant.EXPIRED
         return Grant.VALID
+
+
+def cdn_url(settings: Settings, grant: SignedPrefix, key: str) -> str:
+    """The public URL of `key` under `grant`."""
+    return f"{settings.cdn_base_url.rstrip('/')}/{quote(grant.path(key), safe='/')}"
+
+
+def cdn_key(settings: Settings, url: str) -> str | None:
+    """The object key behind one of our CDN URLs, or None for any other URL."""
+    base = settings.cdn_base_url.rstrip("/") + "/"
+    if not url.startswith(base):
+        return None
+    try:
+        return validate_key(url[len(base) :])
+    except InvalidKey:
+        return None
+
+
+def signed_poster_url(
+    settings: Settings, url: str | None, signer: UrlSigner | None = None
+) -> str | None:
+    """A poster on our CDN, signed on its own folder only: the poster of a premium video is
+    public while its streams are not. Any other URL is returned as it is."""
+    key = cdn_key(settings, url) if url else None
+    if key is None or "/" not in key:
+        return url
+    signer = signer or UrlSigner.from_settings(settings)
+    grant = signer.sign_prefix(key.rsplit("/", 1)[0], settings.signed_url_ttl_s)
+    return cdn_url(settings, grant, key)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Debian packages the dev stack needs: PostgreSQL 15 server, Java 17, Maven, libgomp (implicit),
-# Chromium (browser tests, driven by Playwright);
+# Chromium (browser tests, driven by Playwright), npm (the web pages' packages);
 # and Go, which builds stripe-mock.
 set -euo pipefail
 missing=()
@@ -9,6 +9,7 @@ command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 ldconfig -p | grep -q libgomp.so.1 || missing+=(libgomp1)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v npm >/dev/null || missing+=(npm)
 if ! command -v go >/dev/null; then
   echo "Go 1.22 or newer is needed to build stripe-mock (Debian's golang-go is too old)" >&2
   exit 1

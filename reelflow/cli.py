@@ -42,10 +42,12 @@ def _devstack_status(settings: Settings, _: argparse.Namespace) -> int:
 def _bootstrap(settings: Settings, _: argparse.Namespace) -> int:
     from devstack.jars import fetch_all
     from devstack.stripe import ensure_stripe_mock
+    from devstack.web import ensure_web_dependencies
 
     for name, jars in fetch_all(settings.jar_dir).items():
         print(f"{name:<16} {len(jars):>3} jars in {settings.jar_dir / name}")
     print(f"{'stripe-mock':<16} {ensure_stripe_mock(settings)}")
+    print(f"{'web packages':<16} {ensure_web_dependencies()}")
     return 0
 
 
@@ -143,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
         actions.add_parser(name, help=text).set_defaults(handler=handler)
 
     commands.add_parser(
-        "bootstrap", help="fetch the Java jars and build stripe-mock once into the cache"
+        "bootstrap",
+        help="fetch the Java jars, build stripe-mock and install the web packages (once each)",
     ).set_defaults(handler=_bootstrap)
     commands.add_parser(
         "migrate", help="apply the PostgreSQL migrations and the Cassandra schema"

@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.fixtures.objects",
     "tests.fixtures.stripe",
     "tests.fixtures.media_drm",
+    "tests.fixtures.browser",
 ]
 
 

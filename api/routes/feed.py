@@ -36,7 +36,14 @@ from cassandra.cluster import NoHostAvailable
 from fastapi import APIRouter, Query, Request
 
 from api.access import visible_video_or_404
-from api.deps import CatalogDep, CurrentUser, HistoryProvider, OptionalUser, RecommendationsDep
+from api.deps import (
+    CatalogDep,
+    CurrentUser,
+    HistoryProvider,
+    OptionalUser,
+    RecommendationsDep,
+    SettingsDep,
+)
 from api.errors import ApiError
 from api.routes.auth import UNAUTHENTICATED, error
 from api.schemas.social import FeedItemPublic, FeedPublic, SimilarPublic
@@ -164,6 +171,7 @@ def feed(
     user: CurrentUser,
     catalog: CatalogDep,
     recommendations: RecommendationsDep,
+    settings: SettingsDep,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 20,
 ) -> FeedPublic:
@@ -193,7 +201,7 @@ def feed(
         next_cursor = FeedCursor(as_of, version, last.tier, last.score, last.video.id).encode()
     return FeedPublic(
         items=[
-            FeedItemPublic.of(item.video, reason=REASONS[item.tier], score=item.score)
+            FeedItemPublic.of(item.video, settings, reason=REASONS[item.tier], score=item.score)
             for item in page
         ],
         next_cursor=next_cursor,
@@ -235,6 +243,7 @@ def similar(
     user: OptionalUser,
     catalog: CatalogDep,
     recommendations: RecommendationsDep,
+    settings: SettingsDep,
     limit: Annotated[int, Query(ge=1, le=SIMILAR_MAX)] = 10,
 ) -> SimilarPublic:
     """Videos like this one (item-item similarity of the promoted model), listable ones only."""
@@ -249,7 +258,7 @@ def similar(
     for item, score in nearest:
         video = videos.get(UUID(item))
         if video is not None and _listable(video):
-            items.append(FeedItemPublic.of(video, reason="similar", score=score))
+            items.append(FeedItemPublic.of(video, settings, reason="similar", score=score))
     return SimilarPublic(items=items[:limit], model_version=served.version)
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import CatalogDep, OptionalUser
+from api.deps import CatalogDep, OptionalUser, SettingsDep
 from api.errors import ApiError
 from api.routes.auth import UNAUTHENTICATED, error
 from api.schemas import text_problem
@@ -25,6 +25,7 @@ MAX_PAGE = 100
 def search(
     catalog: CatalogDep,
     user: OptionalUser,
+    settings: SettingsDep,
     q: Annotated[str, Query(max_length=200, description="web-search syntax")] = "",
     tags: Annotated[
         list[str] | None,
@@ -47,7 +48,7 @@ def search(
         offset=(page - 1) * page_size,
     )
     return SearchResultsPublic(
-        items=[VideoCardPublic.of(video) for video in found[:page_size]],
+        items=[VideoCardPublic.of(video, settings) for video in found[:page_size]],
         page=page,
         page_size=page_size,
         has_more=len(found) > page_size,

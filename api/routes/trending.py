@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from api.deps import CatalogDep
+from api.deps import CatalogDep, SettingsDep
 from api.schemas.social import VideoCardPublic
 
 router = APIRouter(prefix="/videos", tags=["feed"])
@@ -27,14 +27,18 @@ class TrendingPublic(BaseModel):
 
 @router.get("/trending", response_model=TrendingPublic)
 def trending(
-    catalog: CatalogDep, limit: Annotated[int, Query(ge=1, le=100)] = 20
+    catalog: CatalogDep,
+    settings: SettingsDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> TrendingPublic:
     """The videos trending over the last days, best first (public videos only)."""
     ranked = catalog.trending(limit)
     return TrendingPublic(
         day=ranked[0][0].day if ranked else None,
         items=[
-            TrendingItemPublic(rank=entry.rank, score=entry.score, video=VideoCardPublic.of(video))
+            TrendingItemPublic(
+                rank=entry.rank, score=entry.score, video=VideoCardPublic.of(video, settings)
+            )
             for entry, video in ranked
         ],
     )

@@ -12,7 +12,6 @@ import logging
 import math
 import secrets
 from datetime import UTC, datetime
-from urllib.parse import quote
 from uuid import UUID
 
 from botocore.exceptions import ClientError
@@ -36,7 +35,7 @@ from api.schemas.videos import (
     VideoPublic,
     VideoUpdate,
 )
-from api.signing import SignedPrefix, UrlSigner
+from api.signing import UrlSigner, cdn_url, signed_poster_url
 from media import drm as media_drm
 from media import encode
 from media.thumbnails import VTT_NAME
@@ -56,7 +55,6 @@ from storage.objects import (
     ObjectNotFound,
     ObjectStore,
     S3ObjectStore,
-    validate_key,
 )
 
 log = logging.getLogger(__name__)
@@ -117,39 +115,18 @@ def _content_type_accepted(content_type: str) -> bool:
     return essence.startswith("video/") or essence in ACCEPTED_CONTENT_TYPES
 
 
-def _cdn_url(settings: Settings, grant: SignedPrefix, key: str) -> str:
-    return f"{settings.cdn_base_url.rstrip('/')}/{quote(grant.path(key), safe='/')}"
-
-
-def _cdn_key(settings: Settings, url: str) -> str | None:
-    """The object key behind one of our CDN URLs, or None for any other URL."""
-    base = settings.cdn_base_url.rstrip("/") + "/"
-    if not url.startswith(base):
-        return None
-    try:
-        return validate_key(url[len(base) :])
-    except InvalidKey:
-        return None
-
-
 def _thumbnails(
     video: Video, settings: Settings, signer: UrlSigner
 ) -> tuple[str | None, str | None]:
     """Signed poster and WebVTT thumbnail track URLs: a grant on the thumbnails folder only,
     since premium metadata (and so its poster) is public while its stream is not."""
-    poster_url = video.thumbnail_url
-    poster_key = _cdn_key(settings, poster_url) if poster_url else None
-    if poster_key is not None and "/" in poster_key:
-        folder = poster_key.rsplit("/", 1)[0]
-        poster_url = _cdn_url(
-            settings, signer.sign_prefix(folder, settings.signed_url_ttl_s), poster_key
-        )
+    poster_url = signed_poster_url(settings, video.thumbnail_url, signer)
     if video.published_version is None:
         return poster_url, None
     thumbs = signer.sign_prefix(
         f"videos/{video.id}/{video.published_version}/thumbs/", settings.signed_url_ttl_s
     )
-    return poster_url, _cdn_url(settings, thumbs, thumbs.prefix + VTT_NAME)
+    return poster_url, cdn_url(settings, thumbs, thumbs.prefix + VTT_NAME)
 
 
 def _playback(
@@ -171,15 +148,15 @@ def _playback(
             key_ids=sorted(media_drm.kid_b64url(k.key_id.bytes) for k in stream_keys),
             clearkey_license_url=f"{api}/api/v1/drm/clearkey/license",
             hls_aes_url=(
-                _cdn_url(settings, grant, f"{grant.prefix}hls-aes/{media_drm.HLS_MASTER_NAME}")
+                cdn_url(settings, grant, f"{grant.prefix}hls-aes/{media_drm.HLS_MASTER_NAME}")
                 if has_aes
                 else None
             ),
             hls_key_url=f"{api}/api/v1/drm/hls-key/{video.id}" if has_aes else None,
         )
     return PlaybackPublic(
-        hls_url=_cdn_url(settings, grant, stream + encode.HLS_MASTER_NAME),
-        dash_url=_cdn_url(settings, grant, stream + encode.MPD_NAME),
+        hls_url=cdn_url(settings, grant, stream + encode.HLS_MASTER_NAME),
+        dash_url=cdn_url(settings, grant, stream + encode.MPD_NAME),
         expires_at=grant.expires_at,
         drm=drm,
     )

@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 
 from api.access import can_see, require_playback, visible_video_or_404
-from api.deps import CatalogDep, CurrentUser, HistoryDep, history_errors
+from api.deps import CatalogDep, CurrentUser, HistoryDep, SettingsDep, history_errors
 from api.errors import ApiError
 from api.routes.auth import INVALID_BODY, UNAUTHENTICATED, error
 from api.schemas.social import HistoryItemPublic, HistoryPublic, ProgressPublic, WatchReport
@@ -71,6 +71,7 @@ def continue_watching(
     user: CurrentUser,
     catalog: CatalogDep,
     history: HistoryDep,
+    settings: SettingsDep,
     limit: Annotated[int, Query(ge=1, le=50)] = 20,
 ) -> HistoryPublic:
     """Continue watching: your unfinished videos, most recently watched first."""
@@ -78,7 +79,7 @@ def continue_watching(
         entries = history.continue_watching(user.id, limit=limit * HISTORY_OVERFETCH)
     videos = catalog.get_videos(entry.video_id for entry in entries)
     items = [
-        HistoryItemPublic.of(entry, videos[entry.video_id])
+        HistoryItemPublic.of(entry, videos[entry.video_id], settings)
         for entry in entries
         if entry.video_id in videos and can_see(videos[entry.video_id], user)
     ]

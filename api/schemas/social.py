@@ -9,6 +9,8 @@ from uuid import UUID
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from api.schemas import StorableRequest
+from api.signing import signed_poster_url
+from reelflow.settings import Settings
 from storage.catalog import Video, Visibility
 from storage.history import POSITION_TOLERANCE_S, HistoryEntry, Progress
 
@@ -28,12 +30,13 @@ class VideoCardPublic(BaseModel):
     published_at: datetime | None
 
     @classmethod
-    def of(cls, video: Video) -> VideoCardPublic:
+    def of(cls, video: Video, settings: Settings) -> VideoCardPublic:
+        """The card of `video`, its poster URL signed for the CDN."""
         return cls(
             id=video.id,
             title=video.title,
             tags=list(video.tags),
-            thumbnail_url=video.thumbnail_url,
+            thumbnail_url=signed_poster_url(settings, video.thumbnail_url),
             duration_s=video.duration_s,
             visibility=video.visibility,
             uploaded_by_user_id=video.uploaded_by_user_id,
@@ -93,9 +96,9 @@ class HistoryItemPublic(BaseModel):
     last_watched_at: datetime
 
     @classmethod
-    def of(cls, entry: HistoryEntry, video: Video) -> HistoryItemPublic:
+    def of(cls, entry: HistoryEntry, video: Video, settings: Settings) -> HistoryItemPublic:
         return cls(
-            video=VideoCardPublic.of(video),
+            video=VideoCardPublic.of(video, settings),
             position_s=entry.position_s,
             duration_s=entry.duration_s,
             last_watched_at=entry.last_watched_at,
@@ -113,8 +116,10 @@ class FeedItemPublic(VideoCardPublic):
     score: float = Field(description="rank score within its reason; higher ranks first")
 
     @classmethod
-    def of(cls, video: Video, *, reason: str = "recent", score: float = 0.0) -> FeedItemPublic:
-        card = VideoCardPublic.of(video)
+    def of(  # type: ignore[override]
+        cls, video: Video, settings: Settings, *, reason: str, score: float
+    ) -> FeedItemPublic:
+        card = VideoCardPublic.of(video, settings)
         return cls.model_validate({**card.model_dump(), "reason": reason, "score": score})
 
 

@@ -380,6 +380,20 @@ def test_thumbnails_are_signed_apart_from_the_stream(published: Published) -> No
     assert p.client.get(f"/cdn/t/{token}/{stream}").status_code == 403
 
 
+def test_list_cards_carry_signed_posters(published: Published) -> None:
+    p = published
+    cards = p.client.get("/api/v1/search").json()["items"]
+    assert {card["id"] for card in cards} >= {str(p.public), str(p.premium)}
+    for card in cards:
+        poster = fetch(p, card["thumbnail_url"])
+        assert poster.status_code == 200, card
+        assert poster.content.startswith(b"\xff\xd8")
+        # Signed on the thumbnails folder only, like the video's own poster.
+        token, key = path_of(card["thumbnail_url"]).split("/", 4)[3:]
+        stream = key.replace("thumbs/poster.jpg", "stream/master.m3u8")
+        assert p.client.get(f"/cdn/t/{token}/{stream}").status_code == 403
+
+
 def test_premium_playback_carries_drm_details(published: Published) -> None:
     p = published
     playback = get_video(p, p.premium, p.subscriber).json()["playback"]

@@ -1,0 +1,41 @@
+"""Signing in, renewing the session and signing out, as the pages do it."""
+
+from __future__ import annotations
+
+import httpx
+from playwright.sync_api import Page, expect
+
+from tests.e2e.site import Site, sign_in
+
+SESSION = "JSON.parse(localStorage.getItem('reelflow.session'))"
+
+
+def test_lapsed_access_token_is_renewed_and_sign_out_revokes_the_session(
+    page: Page, site: Site
+) -> None:
+    viewer = site.new_viewer()
+    sign_in(page, site, viewer)
+    expect(page.locator(f"#feed .card[data-video-id='{site.public}']")).to_be_visible()
+    first = page.evaluate(SESSION)
+
+    # The access token is about to lapse: the next page renews it with the refresh token.
+    page.evaluate(
+        f"localStorage.setItem('reelflow.session', JSON.stringify({{...{SESSION}, expiresAt: 0}}))"
+    )
+    with page.expect_response(lambda r: r.url.endswith("/api/v1/auth/refresh")) as renewal:
+        page.reload()
+    assert renewal.value.status == 200
+    expect(page.locator("#account .who")).to_have_text(viewer.email)
+    renewed = page.evaluate(SESSION)
+    assert renewed["refreshToken"] != first["refreshToken"]
+    assert renewed["expiresAt"] > 0
+
+    with page.expect_response(lambda r: r.url.endswith("/api/v1/auth/logout")) as signed_out:
+        page.get_by_role("button", name="Sign out").click()
+    assert signed_out.value.status == 204
+    page.wait_for_url(site.at("/login.html"))
+    assert page.evaluate(SESSION) is None
+    refused = httpx.post(
+        site.at("/api/v1/auth/refresh"), json={"refresh_token": renewed["refreshToken"]}
+    )
+    assert refused.status_code == 401

@@ -1,0 +1,44 @@
+"""The pages load nothing from other origins: Shaka Player is the npm package that bootstrap
+installed from the lockfile, served by the API under /vendor/."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from playwright.sync_api import Page, expect
+
+from devstack.web import WEB_DIR, installed_digest, lock_digest
+from tests.e2e.site import Site, wait_for_playback
+
+PAGES = ("/", "/login.html", "/search.html", "/upload.html")
+EXTERNAL_URL = re.compile(r"""(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}""", re.IGNORECASE)
+
+
+def test_every_request_of_every_page_stays_on_the_site(page: Page, site: Site) -> None:
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    for path in PAGES:
+        page.goto(site.at(path))
+        expect(page.locator("#account")).not_to_be_empty()
+    page.goto(site.watch_url(site.public))
+    wait_for_playback(page, 1.0)
+    elsewhere = [url for url in requested if not url.startswith(site.url + "/")]
+    assert elsewhere == []
+
+
+def test_the_served_player_is_the_pinned_package(page: Page, site: Site) -> None:
+    lock = json.loads((WEB_DIR / "package-lock.json").read_text())
+    pinned = lock["packages"]["node_modules/shaka-player"]["version"]
+    assert installed_digest() == lock_digest(), "run `reelflow bootstrap`"
+    page.goto(site.watch_url(site.public))
+    assert page.evaluate("shaka.Player.version").startswith(f"v{pinned}")
+
+
+def test_no_page_names_another_origin() -> None:
+    sources = [
+        path for path in (WEB_DIR / "public").rglob("*") if path.suffix in (".html", ".js", ".css")
+    ]
+    assert sources
+    for path in sources:
+        assert EXTERNAL_URL.findall(path.read_text()) == [], path
