@@ -50,8 +50,10 @@ test: bootstrap lint
 	status=0; $(BIN)/pytest $(PYTEST_ARGS) || status=$$?; \
 	$(BIN)/reelflow devstack down; exit $$status
 
+# Seeds a small library, materializes every asset, then serves the Dagster UI (:3000) and the
+# API with the player (:8000) until Ctrl-C. A second run reuses what the first one made.
 demo: bootstrap
-	@echo "make demo: not yet - the full demo lands with the demo issue. 'make services' starts the stack."
+	$(BIN)/reelflow demo $(DEMO_ARGS)
 
 clean: down
 	rm -rf $(STATE) $(VENV)

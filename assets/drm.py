@@ -10,10 +10,9 @@ from dagster import (
     AssetExecutionContext,
     AssetIn,
     asset,
-    asset_check,
 )
 
-from assets.ingest import GROUP, TRANSIENT_RETRY, SourceVideo, videos
+from assets.ingest import GROUP, TRANSIENT_RETRY, SourceVideo, video_check, videos
 from assets.transcode import Renditions, combine
 from media import checks
 from media import drm as media_drm
@@ -107,7 +106,7 @@ def protected_streams(
     )
 
 
-@asset_check(asset=protected_streams, blocking=True)
+@video_check(asset=protected_streams, blocking=True)
 def protected_manifests_resolve(
     context: AssetCheckExecutionContext, protected_streams: ProtectedStreams
 ) -> AssetCheckResult:
@@ -122,7 +121,7 @@ def protected_manifests_resolve(
     )
 
 
-@asset_check(
+@video_check(
     asset=protected_streams,
     blocking=True,
     additional_ins={"renditions": AssetIn("renditions")},

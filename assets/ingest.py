@@ -1,7 +1,10 @@
 """Ingest stage: one partition per video; the uploaded source, probed and validated."""
 
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 from dagster import (
@@ -10,8 +13,10 @@ from dagster import (
     DynamicPartitionsDefinition,
     Failure,
     MetadataValue,
+    PreviewWarning,
     RetryPolicy,
     asset,
+    asset_check,
 )
 
 from media.probe import MediaRejected, SourceInfo, probe
@@ -22,6 +27,23 @@ GROUP = "media"
 
 VIDEO_PARTITIONS = "videos"
 videos = DynamicPartitionsDefinition(name=VIDEO_PARTITIONS)
+
+
+def video_check(**kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+    """`asset_check` on the run's video partition.
+
+    Without `partitions_def` a check loads its asset for every registered video, and fails as
+    soon as there are two. Partitioned checks are a Dagster preview; its warning is silenced
+    here, for these checks only.
+    """
+
+    def decorate(fn: Callable[..., Any]) -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PreviewWarning)
+            return asset_check(partitions_def=videos, **kwargs)(fn)
+
+    return decorate
+
 
 # Object store, database and network hiccups are worth a retry; a rejected source is not.
 TRANSIENT_RETRY = RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIAL)

@@ -5,10 +5,9 @@ from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
     asset,
-    asset_check,
 )
 
-from assets.ingest import GROUP, videos
+from assets.ingest import GROUP, video_check, videos
 from assets.transcode import Renditions, check_result
 from media import checks
 from media.encode import EncodeResult
@@ -36,7 +35,7 @@ def packaged_streams(context: AssetExecutionContext, renditions: Renditions) -> 
     return encoded
 
 
-@asset_check(asset=packaged_streams, blocking=True)
+@video_check(asset=packaged_streams, blocking=True)
 def packaged_manifests_resolve(
     context: AssetCheckExecutionContext, packaged_streams: EncodeResult
 ) -> AssetCheckResult:

@@ -10,10 +10,9 @@ from dagster import (
     AssetExecutionContext,
     MetadataValue,
     asset,
-    asset_check,
 )
 
-from assets.ingest import GROUP, TRANSIENT_RETRY, SourceVideo, videos
+from assets.ingest import GROUP, TRANSIENT_RETRY, SourceVideo, video_check, videos
 from media import checks
 from media.checks import CheckOutcome
 from media.encode import EncodeResult, encode_ladder
@@ -98,7 +97,7 @@ def _video_streams(result: Renditions) -> dict[str, list[Path]]:
     return {r.rung.name: list(r.files.files) for r in result.encoded.renditions}
 
 
-@asset_check(asset=renditions, blocking=True)
+@video_check(asset=renditions, blocking=True)
 def renditions_decode(
     context: AssetCheckExecutionContext, renditions: Renditions
 ) -> AssetCheckResult:
@@ -109,7 +108,7 @@ def renditions_decode(
     return check_result(checks.decodes_end_to_end(streams))
 
 
-@asset_check(asset=renditions, blocking=True)
+@video_check(asset=renditions, blocking=True)
 def renditions_duration(
     context: AssetCheckExecutionContext, renditions: Renditions
 ) -> AssetCheckResult:
@@ -122,7 +121,7 @@ def renditions_duration(
     return combine(outcomes)
 
 
-@asset_check(asset=renditions, blocking=True)
+@video_check(asset=renditions, blocking=True)
 def renditions_keyframes(
     context: AssetCheckExecutionContext, renditions: Renditions
 ) -> AssetCheckResult:
@@ -135,7 +134,7 @@ def renditions_keyframes(
     return combine(outcomes)
 
 
-@asset_check(asset=renditions, blocking=True)
+@video_check(asset=renditions, blocking=True)
 def renditions_not_upscaled(
     context: AssetCheckExecutionContext, renditions: Renditions
 ) -> AssetCheckResult:
@@ -146,7 +145,7 @@ def renditions_not_upscaled(
     return check_result(checks.no_upscaling(sizes, (info.width, info.height), rounding_px=1))
 
 
-@asset_check(asset=renditions, blocking=True)
+@video_check(asset=renditions, blocking=True)
 def renditions_quality(
     context: AssetCheckExecutionContext, renditions: Renditions, media: MediaResource
 ) -> AssetCheckResult:

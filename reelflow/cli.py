@@ -128,6 +128,20 @@ def _seed_events(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    """Seed a demo library, materialize every asset, then serve the Dagster UI and the API."""
+    from reelflow.demo import DEFAULT_DAYS, DEFAULT_VIEWERS, DemoOptions, run_demo
+
+    options = DemoOptions(
+        days=args.days or DEFAULT_DAYS,
+        viewers=args.viewers or DEFAULT_VIEWERS,
+        host=args.host,
+        dagster_port=args.dagster_port,
+        serve=not args.no_serve,
+    )
+    return run_demo(settings, options)
+
+
 Handler = Callable[[Settings, argparse.Namespace], int]
 
 
@@ -177,6 +191,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reprocess.add_argument("video_ids", nargs="+", metavar="VIDEO_ID")
     reprocess.set_defaults(handler=_reprocess)
+
+    demo = commands.add_parser(
+        "demo",
+        help="seed a library, materialize every asset, then serve the Dagster UI and the API "
+        "until Ctrl-C (reuses what an earlier demo made)",
+    )
+    demo.add_argument("--days", type=int, help="days of watch events, to yesterday (3)")
+    demo.add_argument("--viewers", type=int, help="generated viewers coming back daily (150)")
+    demo.add_argument("--host", default="127.0.0.1", help="address of the Dagster UI and the API")
+    demo.add_argument(
+        "--dagster-port",
+        type=int,
+        default=3000,
+        help="port of the Dagster UI (the API's is REELFLOW_API_PORT, default 8000)",
+    )
+    demo.add_argument(
+        "--no-serve", action="store_true", help="stop once every asset is materialized"
+    )
+    demo.set_defaults(handler=_demo)
     return parser
 
 

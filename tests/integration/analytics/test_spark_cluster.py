@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from reelflow.settings import PROJECT_ROOT, Settings
 from storage.engagement import ENGAGEMENT, read_partition
 from storage.history import History
 from storage.objects import LocalObjectStore
+from tests.fixtures.processes import stop_group
 
 DAY = date(2026, 11, 3)
 START_TIMEOUT_S = 90
@@ -119,12 +119,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         yield Cluster(master_url, work_dir)
     finally:
         for process in reversed(processes):
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            stop_group(process)
 
 
 def test_one_day_aggregates_on_a_standalone_cluster(

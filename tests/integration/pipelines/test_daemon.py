@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +16,7 @@ from media.samples import make_clip
 from reelflow.settings import PROJECT_ROOT, Settings
 from storage.catalog import Catalog, EncodingStatus, Visibility
 from storage.objects import LocalObjectStore
+from tests.fixtures.processes import dagster_environment, stop_group
 from tests.fixtures.uploads import finished_upload
 
 READY_TIMEOUT_S = 300
@@ -26,17 +24,7 @@ READY_TIMEOUT_S = 300
 
 @pytest.fixture
 def daemon_env(dev_stack: Settings, catalog_dsn: str, tmp_path: Path) -> dict[str, str]:
-    home = tmp_path / "dagster-home"
-    home.mkdir()
-    shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
-    return os.environ | {
-        "DAGSTER_HOME": str(home),
-        "REELFLOW_POSTGRES_DSN": catalog_dsn,
-        "REELFLOW_OBJECT_STORE": "local",
-        "REELFLOW_OBJECT_STORE_DIR": str(tmp_path / "objects"),
-        "REELFLOW_WORK_DIR": str(tmp_path / "work"),
-        "REELFLOW_X264_PRESET": "ultrafast",
-    }
+    return dagster_environment(catalog_dsn, tmp_path)
 
 
 @pytest.fixture
@@ -54,12 +42,7 @@ def daemon(daemon_env: dict[str, str], tmp_path: Path) -> Iterator[Path]:
     try:
         yield log
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_group(process)
 
 
 def test_upload_becomes_ready_with_only_the_daemon_running(

@@ -30,7 +30,11 @@ def test_local_definitions_load() -> None:
     defs = build_definitions(Settings())
     Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
-    assert {key.to_user_string() for key in graph.get_all_asset_keys()} >= {"daily_watch_events"}
+    assert {key.to_user_string() for key in graph.get_all_asset_keys()} >= {
+        "daily_watch_events",
+        "recommendation_model",
+        "promoted_model",
+    }
 
 
 def test_prod_definitions_load(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -46,7 +50,18 @@ def test_every_deployment_has_the_same_resource_keys(monkeypatch: pytest.MonkeyP
     local = resources_for(Settings())
     prod = resources_for(prod_settings(monkeypatch))
     assert set(RESOURCES) == {"local", "prod"}
-    assert set(local) == set(prod) == {"catalog", "history", "media", "object_store", "pyspark"}
+    assert (
+        set(local)
+        == set(prod)
+        == {
+            "catalog",
+            "history",
+            "media",
+            "object_store",
+            "pyspark",
+            "recommender",
+        }
+    )
 
 
 def test_prod_refuses_the_local_object_store(monkeypatch: pytest.MonkeyPatch) -> None:

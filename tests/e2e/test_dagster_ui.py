@@ -1,0 +1,386 @@
+"""The Dagster UI on the project's workspace, checked through the GraphQL API the UI itself uses.
+
+A real `dagster-webserver` (and, for the run queue of `dagster.yaml`, a real `dagster-daemon`)
+on a fresh `DAGSTER_HOME`, a fresh catalog database and a local object store: the asset graph
+is the code location's, one video partition is materialized by a run launched over GraphQL, and
+the asset checks of that run are seen passing. A screenshot of the asset graph is kept for the
+README (`docs/screenshots/asset-graph.png`).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from dagster import AssetKey
+from playwright.sync_api import Browser
+
+from media.samples import make_clip
+from pipelines.definitions import build_definitions
+from reelflow.settings import PROJECT_ROOT, Settings
+from storage.catalog import Catalog, EncodingStatus, Visibility
+from storage.objects import LocalObjectStore
+from tests.fixtures.processes import dagster_environment, stop_group
+from tests.fixtures.uploads import finished_upload
+
+SCREENSHOT = PROJECT_ROOT / "docs" / "screenshots" / "asset-graph.png"
+LOCATION = "reelflow"
+REPOSITORY = {"repositoryLocationName": LOCATION, "repositoryName": "__repository__"}
+START_TIMEOUT_S = 180
+RUN_TIMEOUT_S = 600
+TERMINAL_RUN_STATUSES = {"SUCCESS", "FAILURE", "CANCELED"}
+# Where the UI keeps the open groups of the global asset lineage (localStorage).
+GRAPH_GROUPS_KEY = "asset-graph-open-graph-nodes-global-__GLOBAL__"
+
+# What the UI must show of the media lifecycle and the viewing aggregates: group and partitions.
+MEDIA = ("media", "DYNAMIC", "videos")
+DAILY = ("engagement", "TIME_WINDOW", None)
+EXPECTED_ASSETS = {
+    "source_video": MEDIA,
+    "renditions": MEDIA,
+    "packaged_streams": MEDIA,
+    "protected_streams": MEDIA,
+    "thumbnails": MEDIA,
+    "published_video": MEDIA,
+    "daily_watch_events": DAILY,
+    "user_video_interactions": DAILY,
+    "daily_video_engagement": DAILY,
+    "trending_videos": DAILY,
+}
+
+ASSET_GRAPH_QUERY = """
+{ assetNodes {
+    assetKey { path }
+    groupName
+    isPartitioned
+    isMaterializable
+    jobNames
+    dependencyKeys { path }
+    partitionDefinition { type name description }
+    assetChecksOrError {
+      __typename
+      ... on AssetChecks { checks { name blocking } }
+    }
+} }
+"""
+INSTIGATORS_QUERY = """
+query Instigators($repo: RepositorySelector!) {
+  sensorsOrError(repositorySelector: $repo) {
+    ... on Sensors { results { name sensorState { id status } } }
+  }
+  schedulesOrError(repositorySelector: $repo) {
+    ... on Schedules { results { name scheduleState { id status } } }
+  }
+}
+"""
+STOP_SENSOR = """
+mutation StopSensor($id: String!) {
+  stopSensor(id: $id) {
+    __typename
+    ... on StopSensorMutationResult { instigationState { status } }
+    ... on PythonError { message }
+  }
+}
+"""
+STOP_SCHEDULE = """
+mutation StopSchedule($id: String!) {
+  stopRunningSchedule(id: $id) {
+    __typename
+    ... on ScheduleStateResult { scheduleState { status } }
+    ... on PythonError { message }
+  }
+}
+"""
+ADD_PARTITION = """
+mutation AddPartition($repo: RepositorySelector!, $name: String!, $key: String!) {
+  addDynamicPartition(repositorySelector: $repo, partitionsDefName: $name, partitionKey: $key) {
+    __typename
+    ... on AddDynamicPartitionSuccess { partitionKey }
+    ... on PythonError { message }
+  }
+}
+"""
+LAUNCH_RUN = """
+mutation Launch($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId status } }
+    ... on PythonError { message stack }
+    ... on RunConfigValidationInvalid { errors { message } }
+    ... on InvalidSubsetError { message }
+    ... on PipelineNotFoundError { message }
+  }
+}
+"""
+RUN_QUERY = """
+query Run($runId: ID!) {
+  runOrError(runId: $runId) {
+    __typename
+    ... on Run { status tags { key value } }
+  }
+}
+"""
+CHECK_EXECUTIONS = """
+query Checks($assetKey: AssetKeyInput!, $checkName: String!) {
+  assetCheckExecutions(assetKey: $assetKey, checkName: $checkName, limit: 1) {
+    runId status evaluation { success }
+  }
+}
+"""
+MATERIALIZATIONS = """
+query Materializations($keys: [AssetKeyInput!], $partition: String!) {
+  assetNodes(assetKeys: $keys) {
+    assetKey { path }
+    assetMaterializations(partitions: [$partition]) { runId partition }
+  }
+}
+"""
+
+
+@dataclass
+class DagsterUI:
+    """A webserver on the project's workspace and what the daemon needs to join it."""
+
+    url: str
+    env: dict[str, str]
+    logs: Path
+
+    def query(self, text: str, **variables: Any) -> dict[str, Any]:
+        body = json.dumps({"query": text, "variables": variables}).encode()
+        request = urllib.request.Request(
+            f"{self.url}/graphql", data=body, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            answer = json.load(response)
+        assert not answer.get("errors"), answer["errors"]
+        data: dict[str, Any] = answer["data"]
+        return data
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _start(name: str, args: list[str], env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
+    with (logs / f"{name}.log").open("wb") as out:
+        return subprocess.Popen(
+            [str(Path(sys.executable).with_name(name)), *args],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _tail(path: Path) -> str:
+    return path.read_text(errors="replace")[-4000:] if path.exists() else f"(no {path})"
+
+
+@pytest.fixture
+def dagster_ui(dev_stack: Settings, catalog_dsn: str, tmp_path: Path) -> Iterator[DagsterUI]:
+    env = dagster_environment(catalog_dsn, tmp_path)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    port = _free_port()
+    args = ["-h", "127.0.0.1", "-p", str(port), "-w", str(PROJECT_ROOT / "workspace.yaml")]
+    webserver = _start("dagster-webserver", args, env, logs)
+    ui = DagsterUI(f"http://127.0.0.1:{port}", env, logs)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not _location_loaded(ui):
+            assert webserver.poll() is None, _tail(logs / "dagster-webserver.log")
+            assert time.monotonic() < deadline, _tail(logs / "dagster-webserver.log")
+            time.sleep(0.5)
+        yield ui
+    finally:
+        stop_group(webserver, timeout_s=60)
+
+
+def _location_loaded(ui: DagsterUI) -> bool:
+    try:
+        data = ui.query(
+            "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus"
+            " locationOrLoadError { __typename ... on PythonError { message } } } } } }"
+        )
+    except OSError:
+        return False
+    [entry] = data["workspaceOrError"]["locationEntries"]
+    assert entry["locationOrLoadError"]["__typename"] != "PythonError", entry
+    return bool(entry["loadStatus"] == "LOADED" and entry["name"] == LOCATION)
+
+
+@pytest.fixture
+def daemon(dagster_ui: DagsterUI) -> Iterator[subprocess.Popen[bytes]]:
+    """The daemon, which dequeues runs (dagster.yaml's run queue) and runs sensors."""
+    args = ["run", "-w", str(PROJECT_ROOT / "workspace.yaml")]
+    process = _start("dagster-daemon", args, dagster_ui.env, dagster_ui.logs)
+    try:
+        yield process
+    finally:
+        stop_group(process, timeout_s=60)
+
+
+def test_asset_graph_and_a_video_partition_run_through_graphql(
+    dagster_ui: DagsterUI,
+    catalog: Catalog,
+    browser: Browser,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    # The asset graph: every asset of the code location, with its group and partitions.
+    nodes = {
+        "/".join(node["assetKey"]["path"]): node
+        for node in dagster_ui.query(ASSET_GRAPH_QUERY)["assetNodes"]
+    }
+    for name, (group, partitions, partitions_name) in EXPECTED_ASSETS.items():
+        node = nodes[name]
+        assert node["groupName"] == group, name
+        assert node["isPartitioned"], name
+        assert node["partitionDefinition"]["type"] == partitions, name
+        if partitions_name:
+            assert node["partitionDefinition"]["name"] == partitions_name, name
+    assert not nodes["daily_watch_events"]["isMaterializable"]
+    assert nodes["renditions"]["dependencyKeys"] == [{"path": ["source_video"]}]
+    assert all(
+        "media_lifecycle" in nodes[n]["jobNames"] for n, v in EXPECTED_ASSETS.items() if v == MEDIA
+    )
+
+    defs = build_definitions(Settings())
+    graph = defs.resolve_asset_graph()
+    assert set(nodes) == {key.to_user_string() for key in graph.get_all_asset_keys()}
+    for key in graph.get_all_asset_keys():
+        node = nodes[key.to_user_string()]
+        assert node["groupName"] == graph.get(key).group_name, key
+        assert node["isPartitioned"] == graph.get(key).is_partitioned, key
+    checks_by_asset: dict[str, set[str]] = {}
+    for check_key in graph.asset_check_keys:
+        checks_by_asset.setdefault(check_key.asset_key.to_user_string(), set()).add(check_key.name)
+    for asset, names in checks_by_asset.items():
+        shown = nodes[asset]["assetChecksOrError"]
+        assert shown["__typename"] == "AssetChecks", shown
+        assert {check["name"] for check in shown["checks"]} == names, asset
+    media_checks = {
+        (asset, check["name"])
+        for asset, node in nodes.items()
+        if node["groupName"] == "media"
+        for check in node["assetChecksOrError"]["checks"]
+    }
+    assert len(media_checks) >= 8
+    assert all(
+        check["blocking"]
+        for node in nodes.values()
+        if node["groupName"] == "media"
+        for check in node["assetChecksOrError"]["checks"]
+    )
+
+    # Nothing but the run launched here may start: sensors and schedules are stopped first.
+    instigators = dagster_ui.query(INSTIGATORS_QUERY, repo=REPOSITORY)
+    for sensor in instigators["sensorsOrError"]["results"]:
+        stopped = dagster_ui.query(STOP_SENSOR, id=sensor["sensorState"]["id"])["stopSensor"]
+        assert stopped["instigationState"]["status"] == "STOPPED", stopped
+    for schedule in instigators["schedulesOrError"]["results"]:
+        stopped = dagster_ui.query(STOP_SCHEDULE, id=schedule["scheduleState"]["id"])
+        assert stopped["stopRunningSchedule"]["scheduleState"]["status"] == "STOPPED", stopped
+
+    # A creator's finished upload of a short clip, registered as a video partition.
+    store = LocalObjectStore(
+        Path(dagster_ui.env["REELFLOW_OBJECT_STORE_DIR"]), "http://127.0.0.1:8000/cdn", b"k"
+    )
+    clip = make_clip(tmp_path / "clip.mp4", width=320, height=180, duration_s=3.0)
+    video_id = finished_upload(catalog, store, clip, Visibility.PREMIUM)
+    partition = str(video_id)
+    added = dagster_ui.query(ADD_PARTITION, repo=REPOSITORY, name="videos", key=partition)
+    assert added["addDynamicPartition"] == {
+        "__typename": "AddDynamicPartitionSuccess",
+        "partitionKey": partition,
+    }
+
+    launched = dagster_ui.query(
+        LAUNCH_RUN,
+        params={
+            "selector": {**REPOSITORY, "jobName": "media_lifecycle"},
+            "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]},
+        },
+    )["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    run_id = launched["run"]["runId"]
+    assert launched["run"]["status"] == "QUEUED"
+
+    daemon: subprocess.Popen[bytes] = request.getfixturevalue("daemon")
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while True:
+        run = dagster_ui.query(RUN_QUERY, runId=run_id)["runOrError"]
+        if run["status"] in TERMINAL_RUN_STATUSES:
+            break
+        assert daemon.poll() is None, _tail(dagster_ui.logs / "dagster-daemon.log")
+        assert time.monotonic() < deadline, _tail(dagster_ui.logs / "dagster-daemon.log")
+        time.sleep(2)
+    assert run["status"] == "SUCCESS", _tail(dagster_ui.logs / "dagster-daemon.log")
+    assert {"key": "dagster/partition", "value": partition} in run["tags"]
+    assert catalog.get_video(UUID(partition)).encoding_status == EncodingStatus.READY
+
+    # Every asset of the partition materialized by that run, every check passed in it.
+    materialized = dagster_ui.query(
+        MATERIALIZATIONS,
+        keys=[{"path": [name]} for name, value in EXPECTED_ASSETS.items() if value == MEDIA],
+        partition=partition,
+    )["assetNodes"]
+    assert len(materialized) == 6
+    for node in materialized:
+        assert [event["runId"] for event in node["assetMaterializations"]] == [run_id], node
+    for asset, check in sorted(media_checks):
+        # Each check's latest execution is the one of the partition's run.
+        [execution] = dagster_ui.query(
+            CHECK_EXECUTIONS, assetKey={"path": AssetKey(asset).path}, checkName=check
+        )["assetCheckExecutions"]
+        assert execution["runId"] == run_id, (asset, check)
+        assert execution["status"] == "SUCCEEDED", (asset, check, execution)
+        assert execution["evaluation"]["success"], (asset, check)
+
+    _screenshot_asset_graph(browser, dagster_ui, {node["groupName"] for node in nodes.values()})
+
+
+def _screenshot_asset_graph(browser: Browser, ui: DagsterUI, groups: set[str]) -> None:
+    """The global asset lineage with every group open, as a newcomer sees it after a run."""
+    # The community prompt of a first visit, answered as its "Skip" button does.
+    assert ui.query("mutation { setNuxSeen }")["setNuxSeen"]
+    # What the UI remembers in the browser: open groups (as "Expand all groups" leaves them)
+    # and a collapsed navigation, so that the graph gets the room.
+    remembered = {
+        GRAPH_GROUPS_KEY: json.dumps({"expanded": ",".join(f"global@global:{g}" for g in groups)}),
+        "dagster-nav-collapsed": "true",
+    }
+    context = browser.new_context(viewport={"width": 1600, "height": 1400})
+    try:
+        context.add_init_script(
+            f"for (const [k, v] of Object.entries({json.dumps(remembered)})) "
+            "localStorage.setItem(k, v);"
+        )
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        page.goto(f"{ui.url}/asset-groups")
+        for name in ("source_video", "published_video", "trending_videos"):
+            page.get_by_text(name, exact=True).first.wait_for()
+        page.wait_for_function("() => !/Loading|fetching statuses/.test(document.body.innerText)")
+        # The graph is fitted to the whole canvas, under the floating search bar: move it down
+        # from under the bar.
+        page.mouse.move(800, 700)
+        page.mouse.wheel(0, -50)
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT))
+    finally:
+        context.close()
