@@ -1067,12 +1067,13 @@ def child_environment() -> dict[str, str]:
 
 
 def _stop_spark() -> None:
-    # The aggregates ran in this process; its JVM's memory is better left to the servers.
-    from pyspark.sql import SparkSession
+    # The aggregates ran in this process (on a worker thread, so `getActiveSession` here sees
+    # none): stop the process's context, which also closes its Cassandra connections.
+    from pyspark import SparkContext
 
-    session = SparkSession.getActiveSession()
-    if session is not None:
-        session.stop()
+    context = SparkContext._active_spark_context
+    if context is not None:
+        context.stop()
 
 
 def _print_welcome(children: Sequence[Child]) -> None:
