@@ -76,10 +76,13 @@ class Recommender(ABC):
         An unknown user gets what ``scores`` gives for no history (popularity: the chart;
         personalised models: nothing).
         """
+        return self._rank(user, self._candidates(user, exclude, allowed, filter_seen), k)
+
+    def _rank(self, user: str, mask: np.ndarray, k: int) -> Scored:
+        """Top ``k`` of the items in ``mask``, by ``scores``."""
         s = self.scores(user)
         if s is None:
             return []
-        mask = self._candidates(user, exclude, allowed, filter_seen)
         return self._top(np.where(mask, s, -np.inf), k)
 
     def knows(self, user: str) -> bool:
@@ -518,16 +521,8 @@ class HybridRecommender(Recommender):
             total = part if total is None else total + part
         return total
 
-    def recommend(
-        self,
-        user: str,
-        k: int = 10,
-        exclude: Collection[str] = (),
-        *,
-        allowed: Collection[str] | None = None,
-        filter_seen: bool = True,
-    ) -> Scored:
-        mask = self._candidates(user, exclude, allowed, filter_seen)
+    def _rank(self, user: str, mask: np.ndarray, k: int) -> Scored:
+        # Components are scaled over the candidates, then the top `pool` re-ranked for diversity.
         s = self._blend(user, mask)
         if s is None:
             return []

@@ -17,14 +17,13 @@ from reelflow.settings import Settings
 from storage.catalog import (
     BillingInterval,
     Catalog,
-    NewStreamAsset,
-    StreamFormat,
     SubscriptionStatus,
     UserSubscriptionStatus,
     Visibility,
 )
 from tests.fixtures.api import Account
 from tests.fixtures.stripe import stripe_event, stripe_signature
+from tests.fixtures.videos import published
 
 MakeAccount = Callable[..., Account]
 PLAN = "premium-monthly"
@@ -133,16 +132,9 @@ def test_a_subscription_entitles_to_premium_playback(
     viewer: Account,
     admin: Account,
 ) -> None:
-    video = catalog.create_video(admin.id, "Premium film", visibility=Visibility.PREMIUM)
-    asset = NewStreamAsset(
-        width=640,
-        height=360,
-        bitrate=800_000,
-        codec="avc1.64001f",
-        format=StreamFormat.HLS,
-        cdn_url="https://cdn.example/premium/360.m3u8",
+    video = published(
+        catalog, admin.id, "Premium film", visibility=Visibility.PREMIUM, duration_s=60.0
     )
-    catalog.publish_video(video.id, "v1", [asset], "https://cdn.example/premium.jpg", 60.0)
     report = {
         "position_s": 5.0,
         "duration_s": 60.0,

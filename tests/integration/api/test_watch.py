@@ -15,37 +15,13 @@ from reelflow.settings import Settings
 from storage.catalog import (
     BillingInterval,
     Catalog,
-    NewStreamAsset,
-    StreamFormat,
     SubscriptionStatus,
-    Video,
     Visibility,
 )
 from tests.fixtures.api import Account
+from tests.fixtures.videos import published
 
 MakeAccount = Callable[..., Account]
-
-
-def published(
-    catalog: Catalog,
-    owner: UUID,
-    title: str,
-    *,
-    visibility: Visibility = Visibility.PUBLIC,
-    duration_s: float = 600.0,
-) -> Video:
-    video = catalog.create_video(owner, title, visibility=visibility)
-    asset = NewStreamAsset(
-        width=640,
-        height=360,
-        bitrate=800_000,
-        codec="avc1.64001f",
-        format=StreamFormat.HLS,
-        cdn_url=f"https://cdn.example/{video.id}/360.m3u8",
-    )
-    return catalog.publish_video(
-        video.id, "v1", [asset], f"https://cdn.example/{video.id}/poster.jpg", duration_s
-    )
 
 
 def report(**changes: Any) -> dict[str, Any]:
