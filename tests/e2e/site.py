@@ -15,13 +15,12 @@ from urllib.parse import quote
 from uuid import UUID
 
 import httpx
-from dagster import instance_for_test, materialize
+from dagster import instance_for_test
 from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from api.security import create_access_token, hash_password
 from media.samples import make_clip
-from pipelines.resources import resources_for
 from reelflow.settings import Settings
 from storage.catalog import (
     BillingInterval,
@@ -29,7 +28,7 @@ from storage.catalog import (
     EncodingStatus,
     SubscriptionStatus,
 )
-from tests.fixtures.media_pipeline import MEDIA_ASSETS, MEDIA_CHECKS, MEDIA_RESOURCES
+from tests.fixtures.media_pipeline import materialize_video
 
 # Small upload chunks, so that the upload test's clip takes several and can stop between two.
 UPLOAD_CHUNK_BYTES = 64 * 1024
@@ -94,20 +93,10 @@ def new_viewer(catalog: Catalog, *, subscribed: bool = False) -> Viewer:
 
 def run_media_lifecycle(settings: Settings, catalog: Catalog, video_id: UUID) -> None:
     """Materialize every media asset and check for the video's partition; it must be ready."""
-    resources = {
-        key: value for key, value in resources_for(settings).items() if key in MEDIA_RESOURCES
-    }
 
     def run() -> bool:
         with instance_for_test() as instance:
-            instance.add_dynamic_partitions("videos", [str(video_id)])
-            result = materialize(
-                [*MEDIA_ASSETS, *MEDIA_CHECKS],
-                partition_key=str(video_id),
-                resources=resources,
-                instance=instance,
-            )
-        return result.success
+            return materialize_video(settings, video_id, instance).success
 
     # In a thread of its own: Dagster runs an event loop of its own, which it cannot do in a
     # thread where Playwright's sync API keeps one marked as running.

@@ -20,18 +20,16 @@ from dagster import (
     SensorResult,
     build_sensor_context,
     instance_for_test,
-    materialize,
 )
 from fastapi.testclient import TestClient
 
 from api.main import create_app
 from media import checks
 from media.samples import make_clip
-from pipelines.resources import resources_for
 from pipelines.sensors import upload_sensor
 from reelflow.settings import Settings
 from storage.objects import object_store_from_settings
-from tests.fixtures.media_pipeline import MEDIA_ASSETS, MEDIA_CHECKS
+from tests.fixtures.media_pipeline import materialize_video, media_resources
 
 # Small chunks, so that the clip arrives in several and the interruption falls inside it.
 CHUNK = 16 * 1024
@@ -67,24 +65,13 @@ def content_range(first: int, length: int, total: int) -> dict[str, str]:
 
 def run_pipeline(settings: Settings, video_id: UUID) -> None:
     """What the upload sensor does with a completed upload: one run of every media stage."""
-    resources = {
-        key: value
-        for key, value in resources_for(settings).items()
-        if key in ("catalog", "object_store", "media")
-    }
     with instance_for_test() as instance:
+        resources = media_resources(settings)
         with build_sensor_context(instance=instance, resources=resources) as context:
             sensed = upload_sensor(context)
         assert isinstance(sensed, SensorResult)
         assert [r.partition_key for r in sensed.run_requests or []] == [str(video_id)]
-        instance.add_dynamic_partitions("videos", [str(video_id)])
-        result = materialize(
-            [*MEDIA_ASSETS, *MEDIA_CHECKS],
-            partition_key=str(video_id),
-            resources=resources,
-            instance=instance,
-        )
-    assert result.success
+        assert materialize_video(settings, video_id, instance).success
 
 
 def test_register_upload_play_watch_export_erase(

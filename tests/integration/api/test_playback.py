@@ -13,7 +13,7 @@ from uuid import UUID
 
 import psycopg
 import pytest
-from dagster import instance_for_test, materialize
+from dagster import instance_for_test
 from fastapi.testclient import TestClient
 from httpx import Response
 from psycopg import sql
@@ -23,7 +23,6 @@ from api.security import create_access_token
 from api.signing import UrlSigner
 from media import checks
 from media.samples import make_clip
-from pipelines.resources import resources_for
 from reelflow.settings import Settings
 from storage.catalog import (
     BillingInterval,
@@ -36,7 +35,7 @@ from storage.catalog import (
 from storage.migrate import upgrade
 from storage.objects import ObjectStore, S3ObjectStore, new_version, object_store_from_settings
 from tests.fixtures.catalog import database_dsn
-from tests.fixtures.media_pipeline import MEDIA_ASSETS, MEDIA_CHECKS
+from tests.fixtures.media_pipeline import materialize_video
 from tests.fixtures.uploads import finished_upload
 
 
@@ -90,20 +89,8 @@ def publish_video(
 ) -> UUID:
     """Upload `source` and run every media stage on it, as the sensor's run would."""
     video_id = finished_upload(catalog, store, source, visibility)
-    resources = {
-        key: value
-        for key, value in resources_for(settings).items()
-        if key in ("catalog", "object_store", "media")
-    }
     with instance_for_test() as instance:
-        instance.add_dynamic_partitions("videos", [str(video_id)])
-        result = materialize(
-            [*MEDIA_ASSETS, *MEDIA_CHECKS],
-            partition_key=str(video_id),
-            resources=resources,
-            instance=instance,
-        )
-    assert result.success
+        assert materialize_video(settings, video_id, instance).success
     assert catalog.get_video(video_id).encoding_status == EncodingStatus.READY
     return video_id
 

@@ -22,12 +22,12 @@ from media import checks
 from media.ladder import plan_ladder
 from media.probe import probe
 from media.samples import make_clip
-from pipelines.resources import MediaResource, resources_for
+from pipelines.resources import MediaResource
 from pipelines.sensors import upload_sensor
 from reelflow.settings import Settings
 from storage.catalog import Catalog, EncodingStatus, StreamFormat, Visibility
 from storage.objects import ObjectStore, S3ObjectStore, object_store_from_settings
-from tests.fixtures.media_pipeline import MEDIA_ASSETS, MEDIA_CHECKS, MEDIA_RESOURCES
+from tests.fixtures.media_pipeline import MEDIA_ASSETS, MEDIA_CHECKS, media_resources
 from tests.fixtures.uploads import finished_upload
 
 
@@ -63,7 +63,7 @@ def platform(
     if isinstance(store, S3ObjectStore):
         store.ensure_bucket()
     with instance_for_test() as instance:
-        resources = {k: v for k, v in resources_for(settings).items() if k in MEDIA_RESOURCES}
+        resources = media_resources(settings)
         yield Platform(settings, catalog, store, resources, instance)
     if isinstance(store, S3ObjectStore):
         for key in store.list(""):
