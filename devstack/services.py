@@ -23,6 +23,7 @@ from devstack.jars import bundle_jars
 from reelflow.settings import Settings
 
 HOST = "127.0.0.1"
+EPHEMERAL_PORT_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 
 
 class ServiceError(RuntimeError):
@@ -115,6 +116,18 @@ class Service(ABC):
             raise ServiceError(
                 f"{self.name}: port {HOST}:{self.port} is taken by a process this dev stack did "
                 f"not start; stop it or choose another port in the settings"
+            )
+        if not _port_bindable(self.port):
+            ephemeral = ephemeral_ports()
+            raise ServiceError(
+                f"{self.name}: port {HOST}:{self.port} is held by another socket"
+                + (
+                    f"; it lies in the kernel's range for outgoing connections "
+                    f"({ephemeral.start}-{ephemeral.stop - 1}), where any client can take it: "
+                    f"choose a port outside that range in the settings"
+                    if self.port in ephemeral
+                    else ""
+                )
             )
         self.dir.mkdir(parents=True, exist_ok=True)
         self.prepare()
@@ -362,7 +375,7 @@ class S3Proxy(Service):
 
     @property
     def port(self) -> int:
-        return urlsplit(self.settings.s3_endpoint_url or f"http://{HOST}:59000").port or 80
+        return urlsplit(self.settings.s3_endpoint_url or f"http://{HOST}:19000").port or 80
 
     @property
     def endpoint(self) -> str:
@@ -460,10 +473,30 @@ def _chown(paths: list[Path], user: str | None) -> None:
         os.chown(path, account.pw_uid, account.pw_gid)
 
 
+def ephemeral_ports() -> range:
+    """The local ports the kernel gives outgoing connections; a server port there can be taken."""
+    try:
+        low, high = map(int, EPHEMERAL_PORT_RANGE.read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return range(low, high + 1)
+
+
 def _port_open(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((HOST, port)) == 0
+
+
+def _port_bindable(port: int) -> bool:
+    """Whether a server could listen on the port now (with SO_REUSEADDR, as servers bind)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+        return True
 
 
 def _java() -> str:

@@ -47,11 +47,11 @@ class Settings(BaseSettings):
     state_dir: Path = PROJECT_ROOT / ".state"
     cache_dir: Path = Path.home() / ".cache" / "reelflow"
 
-    postgres_dsn: str = "postgresql://reelflow:reelflow@127.0.0.1:55432/reelflow"
+    postgres_dsn: str = "postgresql://reelflow:reelflow@127.0.0.1:15432/reelflow"
     postgres_pool_max: int = 10
 
     cassandra_contact_points: Annotated[list[str], NoDecode] = ["127.0.0.1"]
-    cassandra_port: int = 59042
+    cassandra_port: int = 19042
     cassandra_keyspace: str = "reelflow"
     cassandra_replication: str = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
     cassandra_event_buckets: int = Field(default=8, ge=1, le=256)
@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     object_store: Literal["local", "s3"] = "local"
     object_store_dir: Path | None = None
     s3_bucket: str = "reelflow"
-    s3_endpoint_url: str | None = "http://127.0.0.1:59000"
+    s3_endpoint_url: str | None = "http://127.0.0.1:19000"
     s3_region: str = "us-east-1"
     s3_access_key_id: str = "reelflow"
     s3_secret_access_key: SecretStr = SecretStr("reelflow-local-secret")

@@ -23,8 +23,8 @@ def test_local_defaults_point_at_the_dev_stack(monkeypatch: pytest.MonkeyPatch) 
         monkeypatch.delenv(name, raising=False)
     settings = Settings()
     assert settings.deployment == "local"
-    assert settings.postgres_dsn.endswith("@127.0.0.1:55432/reelflow")
-    assert settings.cassandra_port == 59042
+    assert settings.postgres_dsn.endswith("@127.0.0.1:15432/reelflow")
+    assert settings.cassandra_port == 19042
     assert settings.objects_dir == settings.state_dir / "objects"
 
 
