@@ -14,6 +14,7 @@ from assets import (
 )
 from pipelines.analytics_jobs import engagement_daily, train_recommendations
 from pipelines.jobs import media_lifecycle
+from pipelines.maintenance import clean_up_uploads, uploads_schedule
 from pipelines.resources import resources_for
 from pipelines.schedules import engagement_schedule, recommendations_schedule
 from pipelines.sensors import retrain_after_engagement, upload_sensor
@@ -26,8 +27,8 @@ def build_definitions(settings: Settings) -> Definitions:
     return Definitions(
         assets=load_assets_from_modules(STAGES),
         asset_checks=load_asset_checks_from_modules(STAGES),
-        jobs=[media_lifecycle, engagement_daily, train_recommendations],
-        schedules=[engagement_schedule, recommendations_schedule],
+        jobs=[media_lifecycle, engagement_daily, train_recommendations, clean_up_uploads],
+        schedules=[engagement_schedule, recommendations_schedule, uploads_schedule],
         sensors=[upload_sensor, retrain_after_engagement],
         resources=resources_for(settings),
     )

@@ -12,6 +12,7 @@ from pydantic import PrivateAttr
 
 from media.probe import Limits
 from reelflow.settings import Settings
+from storage import uploads
 from storage.catalog import Catalog
 from storage.history import History
 from storage.objects import ObjectStore, object_store_from_settings
@@ -88,6 +89,8 @@ class ObjectStoreResource(ConfigurableResource):
     s3_secret_access_key: str
     cdn_base_url: str
     url_signing_secret: str
+    # Where the API gathers the chunks of local uploads (on the API's host).
+    partial_dir: str | None = None
 
     def store(self) -> ObjectStore:
         # Validated from this resource's config alone, not from the environment.
@@ -171,6 +174,7 @@ def _shared(settings: Settings) -> dict[str, Any]:
             s3_secret_access_key=settings.s3_secret_access_key.get_secret_value(),
             cdn_base_url=settings.cdn_base_url,
             url_signing_secret=settings.url_signing_secret.get_secret_value(),
+            partial_dir=str(uploads.partial_dir(settings)),
         ),
         "pyspark": PySparkResource(spark_config=spark_config(settings)),
         "recommender": RecommenderResource(

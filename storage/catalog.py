@@ -1003,6 +1003,23 @@ class Catalog:
             _settle_videos_after_upload_ended(conn, [u.video_id for u in expired])
             return expired
 
+    def list_open_uploads(self) -> list[Upload]:
+        """Uploads still receiving bytes (expired or not), oldest first."""
+        query = sql.SQL(
+            "SELECT {} FROM uploads WHERE status = ANY(%s) ORDER BY created_at, id"
+        ).format(_columns(Upload))
+        with self._transaction() as conn:
+            return _all(conn, Upload, query, (list(OPEN_UPLOAD_STATUSES),))
+
+    def known_s3_upload_ids(self, s3_upload_ids: Iterable[str]) -> set[str]:
+        """Those of the S3 multipart upload ids that some upload row names, in any state."""
+        with self._transaction() as conn:
+            rows = conn.execute(
+                "SELECT s3_upload_id FROM uploads WHERE s3_upload_id = ANY(%s)",
+                (list(s3_upload_ids),),
+            ).fetchall()
+        return {row[0] for row in rows}
+
     def list_completed_uploads_pending_ingest(self) -> list[Upload]:
         """For each video awaiting ingest, its latest upload if completed; oldest first."""
         query = sql.SQL(

@@ -29,10 +29,10 @@ from api.signing import Grant, UrlSigner
 from reelflow.settings import Settings
 from storage.catalog import OPEN_UPLOAD_STATUSES, Catalog, NotFound, Upload, UploadStatus
 from storage.objects import LocalObjectStore, ObjectStore
+from storage.uploads import partial_dir, partial_file
 
 router = APIRouter(prefix="/uploads", tags=["uploads"])
 
-PARTIAL_DIR = "uploads-partial"
 _CONTENT_RANGE = re.compile(r"bytes (\d{1,15})-(\d{1,15})/(\d{1,15})")
 # Body pieces are gathered to this size before a write, to keep thread hops few.
 _WRITE_BATCH = 1024 * 1024
@@ -57,7 +57,7 @@ def upload_url(settings: Settings, upload: Upload) -> str:
 
 
 def partial_path(settings: Settings, upload_id: UUID) -> Path:
-    return settings.state_dir / PARTIAL_DIR / f"{upload_id}.part"
+    return partial_file(partial_dir(settings), upload_id)
 
 
 def discard_partial(settings: Settings, upload_id: UUID) -> None:

@@ -56,6 +56,7 @@ from storage.objects import (
     ObjectStore,
     S3ObjectStore,
 )
+from storage.uploads import SOURCE_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -260,7 +261,7 @@ def _open_s3_upload(
 
 def _source_key(video: Video) -> str:
     # A fresh key per upload: the catalog keeps one upload per object key.
-    return f"uploads/{video.id}/source-{secrets.token_hex(6)}"
+    return f"{SOURCE_PREFIX}{video.id}/source-{secrets.token_hex(6)}"
 
 
 @router.post(

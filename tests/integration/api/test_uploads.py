@@ -6,10 +6,12 @@ import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
 
+import psycopg
 import pytest
 import requests
 from fastapi.testclient import TestClient
@@ -20,9 +22,11 @@ from api.routes.videos import sniff_container
 from api.security import create_access_token
 from api.signing import UrlSigner
 from media.samples import make_clip
+from pipelines.definitions import build_definitions
 from reelflow.settings import Settings
 from storage.catalog import Catalog, EncodingStatus, Role, UploadStatus, Visibility
 from storage.objects import S3ObjectStore, object_store_from_settings
+from storage.uploads import partial_dir, partial_file, sweep_uploads
 
 INITIATE = "/api/v1/videos/upload/initiate"
 CHUNK = 16 * 1024
@@ -367,3 +371,102 @@ def test_s3_multipart_upload_with_presigned_parts(
     assert completed.status == UploadStatus.COMPLETED
     assert completed.received_bytes == len(source)
     assert [u.id for u in catalog.list_completed_uploads_pending_ingest()] == [upload.id]
+
+
+def expire(settings: Settings, upload_id: UUID) -> None:
+    """Move an upload's expiry into the past, as if its client had gone away long ago."""
+    with psycopg.connect(settings.postgres_dsn) as conn:
+        conn.execute(
+            "UPDATE uploads SET created_at = now() - interval '2 days',"
+            " expires_at = now() - interval '1 second' WHERE id = %s",
+            (upload_id,),
+        )
+
+
+def clean_up_uploads(settings: Settings) -> dict[str, object]:
+    """Run the hourly clean-up job in process; the figures it records."""
+    job = build_definitions(settings).resolve_job_def("clean_up_uploads")
+    result = job.execute_in_process()
+    assert result.success
+    [output] = [e for e in result.all_node_events if e.event_type_value == "STEP_OUTPUT"]
+    assert output.step_output_data is not None
+    return {name: value.value for name, value in output.step_output_data.metadata.items()}
+
+
+def test_abandoned_local_uploads_expire_and_lose_their_partial_files(
+    api: TestClient, catalog: Catalog, upload_settings: Settings, clip: bytes
+) -> None:
+    creator = sign_in(catalog, upload_settings)
+    abandoned = initiate(api, creator, len(clip))
+    going = initiate(api, creator, len(clip))
+    for ticket in (abandoned, going):
+        assert put_chunk(api, str(ticket["upload_url"]), clip[:CHUNK], 0, len(clip)).is_success
+    abandoned_id, going_id = UUID(str(abandoned["upload_id"])), UUID(str(going["upload_id"]))
+    # What a crash left: a partial file of an upload the catalog never knew.
+    stray = partial_file(partial_dir(upload_settings), UUID(int=7))
+    stray.write_bytes(b"x" * 1000)
+    expire(upload_settings, abandoned_id)
+
+    figures = clean_up_uploads(upload_settings)
+
+    assert figures["expired_uploads"] == 1
+    assert figures["partial_files_removed"] == 2
+    assert figures["partial_bytes_removed"] == CHUNK + 1000
+    assert str(abandoned["video_id"]) in str(figures["expired"])
+    assert catalog.get_upload(abandoned_id).status == UploadStatus.EXPIRED
+    video = catalog.get_video(UUID(str(abandoned["video_id"])))
+    assert video.encoding_status == EncodingStatus.PENDING
+    assert not partial_path(upload_settings, abandoned_id).exists() and not stray.exists()
+    url = str(abandoned["upload_url"])
+    refused = put_chunk(api, url, clip[CHUNK : 2 * CHUNK], CHUNK, len(clip))
+    assert (refused.status_code, refused.json()["code"]) == (410, "upload_expired")
+
+    # The upload still going on keeps its bytes and finishes.
+    assert partial_path(upload_settings, going_id).stat().st_size == CHUNK
+    offset = CHUNK
+    while offset < len(clip):
+        response = put_chunk(
+            api, str(going["upload_url"]), clip[offset : offset + CHUNK], offset, len(clip)
+        )
+        assert response.status_code == 200, response.text
+        offset += CHUNK
+    done = api.post(complete_url(str(going["video_id"])), headers=creator.headers)
+    assert done.status_code == 202, done.text
+
+    again = clean_up_uploads(upload_settings)
+    assert (again["expired_uploads"], again["partial_files_removed"]) == (0, 0)
+    assert catalog.get_upload(going_id).status == UploadStatus.COMPLETED
+
+
+def test_abandoned_s3_uploads_are_aborted_and_young_unknown_ones_kept(
+    s3_settings: Settings, catalog: Catalog, clip: bytes
+) -> None:
+    store = object_store_from_settings(s3_settings)
+    assert isinstance(store, S3ObjectStore)
+
+    def multiparts() -> dict[str, str]:
+        listed = store.client.list_multipart_uploads(Bucket=store.bucket).get("Uploads", [])
+        return {upload["UploadId"]: upload["Key"] for upload in listed}
+
+    with TestClient(create_app(s3_settings)) as api:
+        creator = sign_in(catalog, s3_settings)
+        abandoned = initiate(api, creator, len(clip))
+        going = initiate(api, creator, len(clip))
+    [part] = abandoned["parts"]  # type: ignore[misc]
+    assert requests.put(part["url"], data=clip, timeout=30).status_code == 200
+    abandoned_upload = catalog.get_upload(UUID(str(abandoned["upload_id"])))
+    going_upload = catalog.get_upload(UUID(str(going["upload_id"])))
+    # Started by the API a moment ago, its catalog row not written yet.
+    unknown = store.client.create_multipart_upload(Bucket=store.bucket, Key="uploads/x/source")
+    expire(s3_settings, abandoned_upload.id)
+
+    figures = clean_up_uploads(s3_settings)
+
+    assert (figures["expired_uploads"], figures["multipart_uploads_aborted"]) == (1, 1)
+    assert set(multiparts()) == {going_upload.s3_upload_id, unknown["UploadId"]}
+    assert catalog.get_upload(abandoned_upload.id).status == UploadStatus.EXPIRED
+
+    # Once older than the grace period, a multipart upload nothing names is garbage too.
+    sweep = sweep_uploads(catalog, store, None, multipart_grace=timedelta(0))
+    assert sweep.aborted_multipart_keys == ["uploads/x/source"]
+    assert set(multiparts()) == {going_upload.s3_upload_id}
