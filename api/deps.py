@@ -18,7 +18,7 @@ from api.errors import ApiError
 from api.recommendations import Recommendations
 from api.security import decode_access_token
 from reelflow.settings import Settings
-from storage.catalog import Catalog, NotFound, Role, User
+from storage.catalog import Catalog, InvalidState, NotFound, Role, User
 from storage.history import History
 from storage.objects import ObjectStore
 
@@ -111,9 +111,11 @@ def get_optional_user(
         claims = decode_access_token(
             credentials.credentials, settings.jwt_secret.get_secret_value()
         )
-        user = catalog.get_user(UUID(claims["sub"]))
+        user = catalog.get_session_user(UUID(claims["sub"]), UUID(claims["sid"]))
     except (jwt.InvalidTokenError, ValueError, NotFound) as exc:
         raise _unauthorized("the access token is invalid or expired") from exc
+    except InvalidState as exc:
+        raise _unauthorized("the session has ended; sign in again") from exc
     if user.deleted_at is not None:
         raise _unauthorized("the account no longer exists")
     return user

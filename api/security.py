@@ -37,10 +37,14 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
-def create_access_token(user_id: UUID, role: Role, secret: str, now: datetime | None = None) -> str:
+def create_access_token(
+    user_id: UUID, role: Role, secret: str, *, session_id: UUID, now: datetime | None = None
+) -> str:
+    """A short-lived bearer token of the user, honoured while its session lives."""
     issued = now or datetime.now(UTC)
     claims = {
         "sub": str(user_id),
+        "sid": str(session_id),
         "role": role.value,
         "typ": "access",
         "iss": ISSUER,
@@ -57,7 +61,7 @@ def decode_access_token(token: str, secret: str) -> dict[str, Any]:
         secret,
         algorithms=[ALGORITHM],
         issuer=ISSUER,
-        options={"require": ["sub", "exp", "iat", "typ"]},
+        options={"require": ["sub", "sid", "exp", "iat", "typ"]},
     )
     if claims.get("typ") != "access":
         raise jwt.InvalidTokenError("not an access token")

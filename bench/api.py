@@ -47,7 +47,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # imported as the `api` package: look packages up from the project root instead.
 sys.path[0] = str(PROJECT_ROOT)
 
-from api.security import create_access_token  # noqa: E402
+from api.routes.auth import start_session  # noqa: E402
 from bench.scratch import scratch_settings  # noqa: E402
 from reelflow.settings import Settings  # noqa: E402
 from storage.catalog import Catalog, NewStreamAsset, Role, StreamFormat, Visibility  # noqa: E402
@@ -191,7 +191,6 @@ def seed(settings: Settings, *, videos: int, users: int) -> World:
     The videos are published with catalog rows only (no media): the endpoints measured read
     rows and sign URLs, they never open the streams.
     """
-    secret = settings.jwt_secret.get_secret_value()
     with Catalog(settings.postgres_dsn, max_size=2) as catalog:
         creators = [
             catalog.create_user(f"creator-{i}@bench.invalid", "x", role=Role.CREATOR)
@@ -225,7 +224,7 @@ def seed(settings: Settings, *, videos: int, users: int) -> World:
             for j in range(i % 5):
                 catalog.add_comment(video.id, viewers[(i + j) % len(viewers)].id, "nice")
             video_ids.append(video.id)
-    tokens = [create_access_token(v.id, Role.VIEWER, secret) for v in viewers]
+        tokens = [start_session(catalog, settings, v).access_token for v in viewers]
     return World(settings, video_ids, tokens)
 
 

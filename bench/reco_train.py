@@ -38,7 +38,7 @@ from dagster import DagsterInstance, materialize  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 from api.main import create_app  # noqa: E402
-from api.security import create_access_token  # noqa: E402
+from api.routes.auth import start_session  # noqa: E402
 from assets.recommendations import (  # noqa: E402
     promoted_model,
     recommendation_model,
@@ -62,7 +62,6 @@ def seed_catalog(
     settings: Settings, videos: int, signed_in: int
 ) -> tuple[list[str], list[str], list[str]]:
     """Published video ids, and the pseudonyms and access tokens of signed-in viewers."""
-    secret = settings.jwt_secret.get_secret_value()
     with Catalog(settings.postgres_dsn, max_size=2) as catalog:
         creator = catalog.create_user("creator@bench.invalid", "x", role=Role.CREATOR)
         viewers = [catalog.create_user(f"viewer-{i}@bench.invalid", "x") for i in range(signed_in)]
@@ -87,12 +86,12 @@ def seed_catalog(
             poster = f"https://cdn.invalid/{video.id}/poster.jpg"
             catalog.publish_video(video.id, "v1", [asset], poster, 600.0)
             ids.append(str(video.id))
+        tokens = [start_session(catalog, settings, viewer).access_token for viewer in viewers]
     # Published before the moment a feed settles on.
     with psycopg.connect(settings.postgres_dsn, autocommit=True) as conn:
         conn.execute("UPDATE videos SET published_at = published_at - interval '1 hour'")
     key = pseudonym_key(settings.analytics_pseudonym_key.get_secret_value())
     pseudonyms = [pseudonym(viewer.id, key) for viewer in viewers]
-    tokens = [create_access_token(viewer.id, Role.VIEWER, secret) for viewer in viewers]
     return ids, pseudonyms, tokens
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 from fastapi import APIRouter, Request, Response, status
 
@@ -81,16 +82,26 @@ class LoginThrottle:
         self._catalog.clear_login_failures(self._account_key)
 
 
-def _tokens(settings: Settings, user: User, refresh_token: str, response: Response) -> TokenPublic:
-    # Tokens must not be kept by browsers or proxies (RFC 6749, section 5.1).
-    response.headers["Cache-Control"] = "no-store"
+def start_session(catalog: Catalog, settings: Settings, user: User) -> TokenPublic:
+    """Sign the user in: the access token and first refresh token of a new session."""
+    refresh_token, digest = new_refresh_token()
+    session_id = catalog.store_refresh_token(user.id, digest, datetime.now(UTC) + REFRESH_TOKEN_TTL)
+    return _tokens(settings, user, session_id, refresh_token)
+
+
+def _tokens(settings: Settings, user: User, session_id: UUID, refresh_token: str) -> TokenPublic:
     return TokenPublic(
         access_token=create_access_token(
-            user.id, user.role, settings.jwt_secret.get_secret_value()
+            user.id, user.role, settings.jwt_secret.get_secret_value(), session_id=session_id
         ),
         refresh_token=refresh_token,
         expires_in=int(ACCESS_TOKEN_TTL.total_seconds()),
     )
+
+
+def _not_stored(response: Response) -> None:
+    # Tokens must not be kept by browsers or proxies (RFC 6749, section 5.1).
+    response.headers["Cache-Control"] = "no-store"
 
 
 @router.post(
@@ -122,9 +133,8 @@ def login(
     if user is None or not password_ok:
         raise ApiError(401, "invalid_credentials", "the email or password is wrong")
     throttle.succeeded()
-    refresh_token, digest = new_refresh_token()
-    catalog.store_refresh_token(user.id, digest, datetime.now(UTC) + REFRESH_TOKEN_TTL)
-    return _tokens(settings, user, refresh_token, response)
+    _not_stored(response)
+    return start_session(catalog, settings, user)
 
 
 @router.post(
@@ -144,7 +154,7 @@ def refresh(
     """Exchange a refresh token for a new access token and refresh token (it works once)."""
     refresh_token, digest = new_refresh_token()
     try:
-        user_id = catalog.rotate_refresh_token(
+        user_id, session_id = catalog.rotate_refresh_token(
             refresh_token_digest(body.refresh_token),
             digest,
             datetime.now(UTC) + REFRESH_TOKEN_TTL,
@@ -154,7 +164,8 @@ def refresh(
         raise ApiError(
             401, "invalid_refresh_token", "the refresh token is invalid, expired or revoked"
         ) from exc
-    return _tokens(settings, user, refresh_token, response)
+    _not_stored(response)
+    return _tokens(settings, user, session_id, refresh_token)
 
 
 @router.post(
@@ -163,7 +174,7 @@ def refresh(
     responses={401: UNAUTHENTICATED, 422: INVALID_BODY},
 )
 def logout(body: RefreshTokenRequest, user: CurrentUser, catalog: CatalogDep) -> None:
-    """Sign out: revoke the refresh token (the access token lapses on its own)."""
+    """Sign out: revoke the refresh token, which ends its session and its access tokens."""
     # Someone else's or an unknown token is left alone and not reported, so signing out twice
     # is harmless and the answer says nothing about tokens the caller does not own.
     catalog.revoke_refresh_token(refresh_token_digest(body.refresh_token), user_id=user.id)

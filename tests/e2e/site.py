@@ -19,7 +19,8 @@ from dagster import instance_for_test
 from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from api.security import create_access_token, hash_password
+from api.routes.auth import start_session
+from api.security import hash_password
 from media.samples import make_clip
 from reelflow.settings import Settings
 from storage.catalog import (
@@ -70,7 +71,7 @@ class Site:
     def api(self, viewer: Viewer) -> httpx.Client:
         """A client of the served API signed in as `viewer`."""
         user = self.catalog.get_user(viewer.id)
-        token = create_access_token(user.id, user.role, self.settings.jwt_secret.get_secret_value())
+        token = start_session(self.catalog, self.settings, user).access_token
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"})
 
 

@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import jwt
 import psycopg
@@ -201,6 +201,9 @@ def test_refresh_rotates_and_a_reused_token_revokes_the_whole_family(
     assert second["refresh_token"] != first["refresh_token"]
     assert client.get(ME, headers=bearer(second["access_token"])).json()["id"] == str(user.id)
     third = client.post(REFRESH, json={"refresh_token": second["refresh_token"]}).json()
+    # Rotation keeps the session: the access tokens issued along it stay good.
+    for tokens in (first, second, third):
+        assert client.get(ME, headers=bearer(tokens["access_token"])).status_code == 200
 
     # The first token was used already: someone holds a copy.
     reused = client.post(REFRESH, json={"refresh_token": first["refresh_token"]})
@@ -210,6 +213,8 @@ def test_refresh_rotates_and_a_reused_token_revokes_the_whole_family(
     for token in (third["refresh_token"], other_session["refresh_token"]):
         response = client.post(REFRESH, json={"refresh_token": token})
         assert (response.status_code, response.json()["code"]) == (401, "invalid_refresh_token")
+    for tokens in (third, other_session):
+        assert client.get(ME, headers=bearer(tokens["access_token"])).status_code == 401
     assert login(client, user.email, "correct horse battery")[0] == 200
 
 
@@ -225,9 +230,12 @@ def test_unknown_and_expired_refresh_tokens_are_refused(
             (user.id,),
         )
 
-    for token in (tokens["refresh_token"], secrets.token_urlsafe(32), tokens["access_token"]):
+    for token in (tokens["refresh_token"], secrets.token_urlsafe(32)):
         response = client.post(REFRESH, json={"refresh_token": token})
         assert (response.status_code, response.json()["code"]) == (401, "invalid_refresh_token")
+    # An access token is longer than any refresh token: refused before any lookup.
+    mistaken = client.post(REFRESH, json={"refresh_token": tokens["access_token"]})
+    assert (mistaken.status_code, mistaken.json()["code"]) == (422, "invalid_request")
 
 
 def test_refresh_after_the_account_is_deleted_is_refused(
@@ -258,12 +266,34 @@ def test_logout_revokes_the_refresh_token(client: TestClient, catalog: Catalog) 
     assert own.content == b""
     response = client.post(REFRESH, json={"refresh_token": tokens["refresh_token"]})
     assert (response.status_code, response.json()["code"]) == (401, "invalid_refresh_token")
+    # The session is over for its access token too, at once.
     again = client.post(
         LOGOUT,
         json={"refresh_token": tokens["refresh_token"]},
         headers=bearer(tokens["access_token"]),
     )
-    assert again.status_code == 204
+    assert (again.status_code, again.json()["message"]) == (
+        401,
+        "the session has ended; sign in again",
+    )
+
+
+def test_logout_ends_its_own_session_only(client: TestClient, catalog: Catalog) -> None:
+    user = new_user(catalog)
+    phone = login(client, user.email, "correct horse battery")[1]
+    laptop = login(client, user.email, "correct horse battery")[1]
+
+    signed_out = client.post(
+        LOGOUT,
+        json={"refresh_token": laptop["refresh_token"]},
+        headers=bearer(laptop["access_token"]),
+    )
+
+    assert signed_out.status_code == 204
+    assert client.get(ME, headers=bearer(laptop["access_token"])).status_code == 401
+    assert client.get(ME, headers=bearer(phone["access_token"])).status_code == 200
+    renewed = client.post(REFRESH, json={"refresh_token": phone["refresh_token"]})
+    assert client.get(ME, headers=bearer(renewed.json()["access_token"])).status_code == 200
 
 
 def test_logout_of_another_accounts_token_leaves_it_working(
@@ -287,19 +317,26 @@ def _none_token(claims: dict[str, object]) -> str:
     "make_token",
     [
         pytest.param(
-            lambda user, secret: create_access_token(
-                user.id, user.role, secret, now=datetime.now(UTC) - timedelta(hours=1)
+            lambda user, session, secret: create_access_token(
+                user.id,
+                user.role,
+                secret,
+                session_id=session,
+                now=datetime.now(UTC) - timedelta(hours=1),
             ),
             id="expired",
         ),
         pytest.param(
-            lambda user, secret: create_access_token(user.id, Role.ADMIN, "forged-" + secret),
+            lambda user, session, secret: create_access_token(
+                user.id, Role.ADMIN, "forged-" + secret, session_id=session
+            ),
             id="forged",
         ),
         pytest.param(
-            lambda user, secret: _none_token(
+            lambda user, session, secret: _none_token(
                 {
                     "sub": str(user.id),
+                    "sid": str(session),
                     "role": "admin",
                     "typ": "access",
                     "iss": ISSUER,
@@ -310,9 +347,10 @@ def _none_token(claims: dict[str, object]) -> str:
             id="alg-none",
         ),
         pytest.param(
-            lambda user, secret: jwt.encode(
+            lambda user, session, secret: jwt.encode(
                 {
                     "sub": str(user.id),
+                    "sid": str(session),
                     "typ": "refresh",
                     "iss": ISSUER,
                     "iat": datetime.now(UTC),
@@ -324,20 +362,51 @@ def _none_token(claims: dict[str, object]) -> str:
             id="not-an-access-token",
         ),
         pytest.param(
-            lambda user, secret: create_access_token(uuid4(), Role.VIEWER, secret),
+            lambda user, session, secret: create_access_token(
+                uuid4(), Role.VIEWER, secret, session_id=session
+            ),
             id="unknown-user",
         ),
-        pytest.param(lambda user, secret: "not.a.jwt", id="garbage"),
+        pytest.param(
+            lambda user, session, secret: create_access_token(
+                user.id, user.role, secret, session_id=uuid4()
+            ),
+            id="unknown-session",
+        ),
+        pytest.param(
+            lambda user, session, secret: jwt.encode(
+                {
+                    "sub": str(user.id),
+                    "role": "viewer",
+                    "typ": "access",
+                    "iss": ISSUER,
+                    "iat": datetime.now(UTC),
+                    "exp": datetime.now(UTC) + timedelta(minutes=5),
+                },
+                secret,
+                algorithm="HS256",
+            ),
+            id="no-session",
+        ),
+        pytest.param(lambda user, session, secret: "not.a.jwt", id="garbage"),
     ],
 )
 def test_bad_access_tokens_are_refused(
     client: TestClient,
     catalog: Catalog,
     api_settings: Settings,
-    make_token: Callable[[User, str], str],
+    make_token: Callable[[User, UUID, str], str],
 ) -> None:
     user = new_user(catalog)
-    token = make_token(user, api_settings.jwt_secret.get_secret_value())
+    # A live session of the user: only what `make_token` does wrong is refused.
+    session = catalog.store_refresh_token(
+        user.id, secrets.token_bytes(32), datetime.now(UTC) + timedelta(days=1)
+    )
+    good = create_access_token(
+        user.id, user.role, api_settings.jwt_secret.get_secret_value(), session_id=session
+    )
+    assert client.get(ME, headers=bearer(good)).status_code == 200
+    token = make_token(user, session, api_settings.jwt_secret.get_secret_value())
 
     response = client.get(ME, headers=bearer(token))
 

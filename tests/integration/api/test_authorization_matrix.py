@@ -84,7 +84,7 @@ class World:
         user = new_user(self.catalog, role)
         if who == "subscriber":
             subscribe(self.catalog, user.id)
-        return bearer(self.settings, user)
+        return bearer(self.catalog, self.settings, user)
 
     def new_video(self, kind: str) -> UUID:
         """Another published video of the owner, like the world's `kind` one."""
@@ -182,7 +182,7 @@ def world(
             store=object_store_from_settings(settings),
             client=client,
             users={who: user.id for who, user in users.items()},
-            headers={who: bearer(settings, user) for who, user in users.items()},
+            headers={who: bearer(catalog, settings, user) for who, user in users.items()},
             upload=upload,
             login={"email": signed_in.email, "password": password},
         )
@@ -441,7 +441,8 @@ def test_every_route_has_a_row(world: World) -> None:
 def test_one_user_never_reads_another_users_data(world: World) -> None:
     # Accounts of this test only: the matrix leaves comments and history on the world's.
     someone = new_user(world.catalog, Role.CREATOR)
-    mine, theirs = bearer(world.settings, someone), bearer(world.settings, new_user(world.catalog))
+    mine = bearer(world.catalog, world.settings, someone)
+    theirs = bearer(world.catalog, world.settings, new_user(world.catalog))
     own_video = world.catalog.create_video(
         someone.id, "Someone's own", visibility=Visibility.PRIVATE
     )

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from api.security import create_access_token
+from api.routes.auth import start_session
 from media.drm import kid_b64url, new_content_key
 from reelflow.settings import Settings
 from storage.catalog import (
@@ -69,7 +69,7 @@ class Setup:
             self.catalog.create_subscription(
                 user.id, "monthly", f"sub_{secrets.token_hex(6)}", status=status
             )
-        token = create_access_token(user.id, role, self.settings.jwt_secret.get_secret_value())
+        token = start_session(self.catalog, self.settings, user).access_token
         return Account(user.id, {"Authorization": f"Bearer {token}"})
 
     def protected_video(self, visibility: Visibility = Visibility.PREMIUM) -> Keys:
@@ -106,7 +106,7 @@ class Setup:
 @pytest.fixture
 def setup(client: TestClient, catalog: Catalog, api_settings: Settings) -> Iterator[Setup]:
     owner = catalog.create_user(f"owner-{secrets.token_hex(4)}@example.com", "x")
-    token = create_access_token(owner.id, Role.VIEWER, api_settings.jwt_secret.get_secret_value())
+    token = start_session(catalog, api_settings, owner).access_token
     yield Setup(
         catalog, api_settings, client, Account(owner.id, {"Authorization": f"Bearer {token}"})
     )

@@ -19,7 +19,7 @@ from httpx import Response
 from psycopg import sql
 
 from api.main import create_app
-from api.security import create_access_token
+from api.routes.auth import start_session
 from api.signing import UrlSigner
 from media import checks
 from media.samples import make_clip
@@ -80,7 +80,7 @@ def sign_in(
         catalog.create_subscription(
             user.id, "monthly", f"sub_{secrets.token_hex(6)}", status=SubscriptionStatus.ACTIVE
         )
-    token = create_access_token(user.id, role, settings.jwt_secret.get_secret_value())
+    token = start_session(catalog, settings, user).access_token
     return Account(user.id, {"Authorization": f"Bearer {token}"})
 
 
@@ -125,9 +125,7 @@ def published(dev_stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> 
                 conn.execute(
                     "UPDATE videos SET uploaded_by_user_id = %s WHERE id = %s", (owner_id, premium)
                 )
-            owner_token = create_access_token(
-                owner_id, Role.VIEWER, settings.jwt_secret.get_secret_value()
-            )
+            owner_token = start_session(catalog, settings, catalog.get_user(owner_id)).access_token
             with TestClient(create_app(settings)) as client:
                 yield Published(
                     settings=settings,
@@ -430,7 +428,7 @@ def test_edit_and_delete(published: Published, tmp_path: Path) -> None:
     owner = p.catalog.get_video(doomed).uploaded_by_user_id
     owner_headers = {
         "Authorization": "Bearer "
-        + create_access_token(owner, Role.VIEWER, p.settings.jwt_secret.get_secret_value())
+        + start_session(p.catalog, p.settings, p.catalog.get_user(owner)).access_token
     }
     hls = get_video(p, doomed, None).json()["playback"]["hls_url"]
     assert p.client.delete(f"/api/v1/videos/{doomed}", headers=p.viewer.headers).status_code == 403

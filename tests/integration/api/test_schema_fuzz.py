@@ -99,7 +99,7 @@ class Fuzzed:
 
     def spendable_headers(self) -> dict[str, str]:
         """A new viewer each call, for operations that use their caller up."""
-        return bearer(self.settings, new_user(self.catalog))
+        return bearer(self.catalog, self.settings, new_user(self.catalog))
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +118,7 @@ def fuzzed(
         viewer = new_user(catalog)
         video = catalog.create_video(viewer.id, "Fuzzed", visibility=Visibility.PUBLIC)
         catalog.add_comment(video.id, new_user(catalog).id, "first")
-        headers = bearer(settings, viewer)
+        headers = bearer(catalog, settings, viewer)
         yield Fuzzed(settings, catalog, create_app(settings), headers, video.id)
 
 

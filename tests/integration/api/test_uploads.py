@@ -17,9 +17,9 @@ import requests
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from api.routes.auth import start_session
 from api.routes.uploads import partial_path
 from api.routes.videos import sniff_container
-from api.security import create_access_token
 from api.signing import UrlSigner
 from media.samples import make_clip
 from pipelines.definitions import build_definitions
@@ -41,7 +41,7 @@ class Account:
 def sign_in(catalog: Catalog, settings: Settings, role: Role = Role.VIEWER) -> Account:
     """An account and its bearer header, made without the login route."""
     user = catalog.create_user(f"{role.value}-{secrets.token_hex(4)}@example.com", "x", role=role)
-    token = create_access_token(user.id, role, settings.jwt_secret.get_secret_value())
+    token = start_session(catalog, settings, user).access_token
     return Account(user.id, {"Authorization": f"Bearer {token}"})
 
 

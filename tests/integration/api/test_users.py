@@ -172,6 +172,10 @@ def test_passwords_and_hashes_never_appear_in_responses(
             json={"new_password": new_password, "current_password": PASSWORD},
             headers=bearer(tokens),
         ),
+    ]
+    # The change ended every session; the new password starts one.
+    tokens = sign_in(client, "ann@example.com", new_password)
+    responses += [
         client.patch(ME, json={"new_password": "x"}, headers=bearer(tokens)),
         client.post(REGISTER, json={"email": "ann@example.com", "password": PASSWORD}),
         client.post(LOGIN, json={"email": "ann@example.com", "password": PASSWORD}),
@@ -322,9 +326,22 @@ def test_password_change_signs_out_every_session(client: TestClient) -> None:
     for session in (phone, laptop):
         response = client.post(REFRESH, json={"refresh_token": session["refresh_token"]})
         assert (response.status_code, response.json()["code"]) == (401, "invalid_refresh_token")
+        # The access tokens went with their sessions, not 15 minutes later.
+        refused = client.get(ME, headers=bearer(session))
+        assert (refused.status_code, refused.json()["message"]) == (
+            401,
+            "the session has ended; sign in again",
+        )
     old = client.post(LOGIN, json={"email": "ann@example.com", "password": PASSWORD})
     assert old.status_code == 401
-    sign_in(client, "ann@example.com", new_password)
+    fresh = sign_in(client, "ann@example.com", new_password)
+
+    # The phone still offering its old token is refused, and does not end the new session.
+    stale = client.post(REFRESH, json={"refresh_token": phone["refresh_token"]})
+    assert stale.status_code == 401
+    assert client.get(ME, headers=bearer(fresh)).status_code == 200
+    renewed = client.post(REFRESH, json={"refresh_token": fresh["refresh_token"]})
+    assert renewed.status_code == 200, renewed.text
 
 
 def test_guessing_the_current_password_is_throttled(

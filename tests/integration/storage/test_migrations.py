@@ -48,7 +48,7 @@ def test_upgrade_creates_the_catalog_on_an_empty_database(empty_database_dsn: st
 
     migrate.upgrade(empty_database_dsn)
 
-    assert migrate.current(empty_database_dsn) == migrate.head() == "0003"
+    assert migrate.current(empty_database_dsn) == migrate.head() == "0004"
     assert tables(empty_database_dsn) == CATALOG_TABLES
 
 
