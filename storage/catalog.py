@@ -556,17 +556,31 @@ class Catalog:
         A blank query lists the filtered videos, most recently published first; `tags` keeps
         videos that carry all of them.
         """
-        conditions = [sql.SQL("v.visibility = ANY(%(visibilities)s)")]
-        params: dict[str, object] = {
+        conditions: list[sql.Composable] = [sql.SQL("v.visibility = ANY(%(visibilities)s)")]
+        if published_only:
+            conditions.append(sql.SQL("v.published_version IS NOT NULL"))
+        visible: dict[str, object] = {"visibilities": [Visibility(v) for v in visibilities]}
+        return self._search(query, conditions, visible, tags=tags, limit=limit, offset=offset)
+
+    def _search(
+        self,
+        query: str,
+        conditions: list[sql.Composable],
+        params: dict[str, object],
+        *,
+        tags: Iterable[str] | None,
+        limit: int,
+        offset: int,
+    ) -> list[Video]:
+        """Videos meeting `conditions`, carrying all `tags` and matching `query`, best first."""
+        conditions = list(conditions)
+        params = params | {
             "config": SEARCH_CONFIG,
             "query": query,
-            "visibilities": [Visibility(v) for v in visibilities],
             "tags": _tags(tags or ()),
             "limit": limit,
             "offset": offset,
         }
-        if published_only:
-            conditions.append(sql.SQL("v.published_version IS NOT NULL"))
         if params["tags"]:
             conditions.append(sql.SQL("v.tags @> %(tags)s"))
         if query.strip():
@@ -1369,7 +1383,7 @@ class Catalog:
         unlisted videos, other people's private ones, or taken-down ones, not even for admins.
         Ranked exactly as `search_videos` ranks.
         """
-        conditions = [
+        conditions: list[sql.Composable] = [
             sql.SQL(
                 "(v.visibility IN ('public', 'premium')"
                 " OR (v.visibility = 'private' AND v.uploaded_by_user_id = %(viewer_id)s))"
@@ -1377,36 +1391,8 @@ class Catalog:
             sql.SQL("v.published_version IS NOT NULL"),
             sql.SQL("v.taken_down_at IS NULL"),
         ]
-        params: dict[str, object] = {
-            "config": SEARCH_CONFIG,
-            "query": query,
-            "viewer_id": viewer_id,
-            "tags": _tags(tags or ()),
-            "limit": limit,
-            "offset": offset,
-        }
-        if params["tags"]:
-            conditions.append(sql.SQL("v.tags @> %(tags)s"))
-        if query.strip():
-            source = sql.SQL(
-                "videos AS v CROSS JOIN websearch_to_tsquery(%(config)s::regconfig, %(query)s) AS q"
-            )
-            conditions.append(sql.SQL("v.search_vector @@ q"))
-            order = sql.SQL("ts_rank(v.search_vector, q) DESC, v.published_at DESC NULLS LAST")
-        else:
-            source = sql.SQL("videos AS v")
-            order = sql.SQL("v.published_at DESC NULLS LAST, v.created_at DESC")
-        statement = sql.SQL(
-            "SELECT {columns} FROM {source} WHERE {conditions}"
-            " ORDER BY {order}, v.id LIMIT %(limit)s OFFSET %(offset)s"
-        ).format(
-            columns=_columns(Video, "v"),
-            source=source,
-            conditions=sql.SQL(" AND ").join(conditions),
-            order=order,
-        )
-        with self._transaction() as conn:
-            return _all(conn, Video, statement, params)
+        viewer: dict[str, object] = {"viewer_id": viewer_id}
+        return self._search(query, conditions, viewer, tags=tags, limit=limit, offset=offset)
 
     def list_feed_candidates(self, as_of: datetime, *, limit: int) -> list[tuple[Video, int]]:
         """Listable videos published by `as_of`, newest first, each with its comments by `as_of`.
