@@ -48,10 +48,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(PROJECT_ROOT)
 
 from api.routes.auth import start_session  # noqa: E402
-from bench.scratch import scratch_settings  # noqa: E402
+from bench.scratch import publish_rows_only, scratch_settings  # noqa: E402
 from reelflow.settings import Settings  # noqa: E402
-from storage.catalog import Catalog, NewStreamAsset, Role, StreamFormat, Visibility  # noqa: E402
-from storage.objects import new_version  # noqa: E402
+from storage.catalog import Catalog, Role  # noqa: E402
 
 WARMUP_S = 2
 READY_TIMEOUT_S = 60
@@ -186,11 +185,8 @@ def main() -> None:
 
 
 def seed(settings: Settings, *, videos: int, users: int) -> World:
-    """Published public videos of a few creators, a few comments each, and signed-in viewers.
-
-    The videos are published with catalog rows only (no media): the endpoints measured read
-    rows and sign URLs, they never open the streams.
-    """
+    """Published public videos of a few creators (rows only), a few comments each, and
+    signed-in viewers."""
     with Catalog(settings.postgres_dsn, max_size=2) as catalog:
         creators = [
             catalog.create_user(f"creator-{i}@bench.invalid", "x", role=Role.CREATOR)
@@ -200,27 +196,9 @@ def seed(settings: Settings, *, videos: int, users: int) -> World:
         video_ids = []
         for i in range(videos):
             creator = creators[i % len(creators)]
-            video = catalog.create_video(
-                creator.id, f"Bench video {i}", tags=["bench"], visibility=Visibility.PUBLIC
+            video = publish_rows_only(
+                catalog, settings, creator.id, f"Bench video {i}", tags=["bench"]
             )
-            version = new_version()
-            base = f"{settings.cdn_base_url}/videos/{video.id}/{version}"
-            assets = [
-                NewStreamAsset(
-                    width=width,
-                    height=height,
-                    bitrate=height * 2_000,
-                    codec="avc1.64001f",
-                    format=stream_format,
-                    cdn_url=f"{base}/stream/{name}",
-                )
-                for width, height in ((640, 360), (1280, 720))
-                for stream_format, name in (
-                    (StreamFormat.HLS, "master.m3u8"),
-                    (StreamFormat.DASH, "manifest.mpd"),
-                )
-            ]
-            catalog.publish_video(video.id, version, assets, f"{base}/thumbs/poster.jpg", 60.0)
             for j in range(i % 5):
                 catalog.add_comment(video.id, viewers[(i + j) % len(viewers)].id, "nice")
             video_ids.append(video.id)

@@ -44,13 +44,13 @@ from assets.recommendations import (  # noqa: E402
     recommendation_model,
     training_interactions,
 )
-from bench.scratch import scratch_settings  # noqa: E402
+from bench.scratch import publish_rows_only, scratch_settings  # noqa: E402
 from ml.interactions import build_matrix  # noqa: E402
 from ml.models import ALSRecommender  # noqa: E402
 from ml.serving import MODEL_PREFIX  # noqa: E402
 from pipelines.resources import resources_for  # noqa: E402
 from reelflow.settings import Settings  # noqa: E402
-from storage.catalog import Catalog, NewStreamAsset, Role, StreamFormat, Visibility  # noqa: E402
+from storage.catalog import Catalog, Role  # noqa: E402
 from storage.engagement import INTERACTIONS, pseudonym, pseudonym_key, write_partition  # noqa: E402
 from storage.objects import LocalObjectStore  # noqa: E402
 
@@ -68,23 +68,14 @@ def seed_catalog(
         ids = []
         for i in range(videos):
             topic = i % TOPICS
-            video = catalog.create_video(
+            video = publish_rows_only(
+                catalog,
+                settings,
                 creator.id,
                 f"Topic {topic} episode {i}",
                 description=f"an episode about topic{topic}",
                 tags=[f"topic{topic}", f"series{i % 500}"],
-                visibility=Visibility.PUBLIC,
             )
-            asset = NewStreamAsset(
-                width=640,
-                height=360,
-                bitrate=800_000,
-                codec="avc1.64001f",
-                format=StreamFormat.HLS,
-                cdn_url=f"https://cdn.invalid/{video.id}/master.m3u8",
-            )
-            poster = f"https://cdn.invalid/{video.id}/poster.jpg"
-            catalog.publish_video(video.id, "v1", [asset], poster, 600.0)
             ids.append(str(video.id))
         tokens = [start_session(catalog, settings, viewer).access_token for viewer in viewers]
     # Published before the moment a feed settles on.

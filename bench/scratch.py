@@ -1,4 +1,4 @@
-"""A scratch database and keyspace on the dev stack, for benchmarks."""
+"""For benchmarks: a scratch database and keyspace on the dev stack, and videos without media."""
 
 from __future__ import annotations
 
@@ -7,13 +7,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+from uuid import UUID
 
 import psycopg
 from psycopg import sql
 
 from reelflow.settings import Settings
+from storage.catalog import Catalog, NewStreamAsset, StreamFormat, Video, Visibility
 from storage.history import DDL_TIMEOUT_S, apply_schema, open_session
 from storage.migrate import upgrade
+from storage.objects import new_version
 
 
 @contextmanager
@@ -46,3 +49,40 @@ def scratch_settings(base: Settings, directory: Path, *, keep: bool) -> Iterator
                     sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
                 )
         session.cluster.shutdown()
+
+
+def publish_rows_only(
+    catalog: Catalog,
+    settings: Settings,
+    creator_id: UUID,
+    title: str,
+    *,
+    tags: list[str],
+    description: str = "",
+) -> Video:
+    """A public video published with catalog rows only: two rungs in HLS and DASH, a poster.
+
+    No media exists behind the URLs; the endpoints measured read rows and sign URLs, they never
+    open the streams.
+    """
+    video = catalog.create_video(
+        creator_id, title, description=description, tags=tags, visibility=Visibility.PUBLIC
+    )
+    version = new_version()
+    base = f"{settings.cdn_base_url}/videos/{video.id}/{version}"
+    assets = [
+        NewStreamAsset(
+            width=width,
+            height=height,
+            bitrate=height * 2_000,
+            codec="avc1.64001f",
+            format=stream_format,
+            cdn_url=f"{base}/stream/{name}",
+        )
+        for width, height in ((640, 360), (1280, 720))
+        for stream_format, name in (
+            (StreamFormat.HLS, "master.m3u8"),
+            (StreamFormat.DASH, "manifest.mpd"),
+        )
+    ]
+    return catalog.publish_video(video.id, version, assets, f"{base}/thumbs/poster.jpg", 600.0)

@@ -1098,8 +1098,9 @@ class Catalog:
     def get_session_user(self, user_id: UUID, session_id: UUID) -> User:
         """The account, while the session is live: one of its refresh tokens is neither revoked
         nor expired. NotFound for an unknown account; InvalidState once the session ended."""
-        user = self.get_user(user_id)
+        query = sql.SQL("SELECT {} FROM users WHERE id = %s").format(_columns(User))
         with self._transaction() as conn:
+            user = _found(_fetch_one(conn, User, query, (user_id,)), f"user {user_id}")
             live = conn.execute(
                 "SELECT 1 FROM refresh_tokens WHERE session_id = %s AND user_id = %s"
                 " AND revoked_at IS NULL AND expires_at > now() LIMIT 1",
