@@ -17,7 +17,7 @@ from pipelines.jobs import media_lifecycle
 from pipelines.maintenance import clean_up_uploads, uploads_schedule
 from pipelines.resources import resources_for
 from pipelines.schedules import engagement_schedule, recommendations_schedule
-from pipelines.sensors import retrain_after_engagement, upload_sensor
+from pipelines.sensors import erasure_sensor, retrain_after_engagement, upload_sensor
 from reelflow.settings import Settings
 
 STAGES = [ingest, transcode, package, drm, thumbnails, publish, engagement, recommendations]
@@ -29,7 +29,7 @@ def build_definitions(settings: Settings) -> Definitions:
         asset_checks=load_asset_checks_from_modules(STAGES),
         jobs=[media_lifecycle, engagement_daily, train_recommendations, clean_up_uploads],
         schedules=[engagement_schedule, recommendations_schedule, uploads_schedule],
-        sensors=[upload_sensor, retrain_after_engagement],
+        sensors=[upload_sensor, erasure_sensor, retrain_after_engagement],
         resources=resources_for(settings),
     )
 

@@ -1,10 +1,13 @@
-"""Sensors: completed uploads become video partitions and runs of the media lifecycle; a
-successful day of viewing aggregates retrains the recommendation model."""
+"""Sensors: completed uploads become video partitions and runs of the media lifecycle; an
+account's erasure re-runs the days its viewing was aggregated on; a successful day of viewing
+aggregates retrains the recommendation model (once per erasure, however many days it
+re-runs)."""
 
 from dagster import (
     DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
+    RunsFilter,
     RunStatusSensorContext,
     SensorEvaluationContext,
     SensorResult,
@@ -13,6 +16,7 @@ from dagster import (
     sensor,
 )
 
+from assets.engagement import INTERACTIONS_KEY
 from assets.ingest import VIDEO_PARTITIONS, videos
 from pipelines.analytics_jobs import engagement_daily, train_recommendations
 from pipelines.jobs import media_lifecycle
@@ -46,13 +50,61 @@ def upload_sensor(
     )
 
 
+# Runs of one erasure carry the id of its newest request.
+ERASURE_TAG = "reelflow/erasure"
+UNFINISHED = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
+
+
+@sensor(
+    job=engagement_daily, minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING
+)
+def erasure_sensor(
+    context: SensorEvaluationContext, catalog: CatalogResource
+) -> SensorResult | SkipReason:
+    """Re-run every aggregated day an erased account had viewing on; its raw events are gone,
+    so the rebuilt datasets no longer hold its rows."""
+    after = int(context.cursor or 0)
+    erasures = catalog.catalog.list_analytics_erasures(after_id=after)
+    if not erasures:
+        return SkipReason("no erasure awaits its datasets")
+    newest = erasures[-1].id
+    # A day never aggregated needs nothing: its first run reads the events as they are now.
+    aggregated = context.instance.get_materialized_partitions(INTERACTIONS_KEY)
+    days = sorted({day.isoformat() for e in erasures for day in e.days} & aggregated)
+    return SensorResult(
+        run_requests=[
+            RunRequest(
+                partition_key=day,
+                run_key=f"erasure:{newest}:{day}",
+                tags={ERASURE_TAG: str(newest)},
+            )
+            for day in days
+        ],
+        cursor=str(newest),
+    )
+
+
 @run_status_sensor(
     run_status=DagsterRunStatus.SUCCESS,
     monitored_jobs=[engagement_daily],
     request_job=train_recommendations,
     default_status=DefaultSensorStatus.RUNNING,
 )
-def retrain_after_engagement(context: RunStatusSensorContext) -> RunRequest:
+def retrain_after_engagement(context: RunStatusSensorContext) -> RunRequest | SkipReason:
     """New interactions are in: train, check and (if it passes) promote a model."""
-    # One training per finished aggregation run, however often the sensor is evaluated.
-    return RunRequest(run_key=context.dagster_run.run_id)
+    erasure = context.dagster_run.tags.get(ERASURE_TAG)
+    if erasure is None:
+        # One training per finished aggregation run, however often the sensor is evaluated.
+        return RunRequest(run_key=context.dagster_run.run_id)
+    still_running = context.instance.get_runs_count(
+        RunsFilter(tags={ERASURE_TAG: erasure}, statuses=UNFINISHED)
+    )
+    if still_running:
+        return SkipReason(f"erasure {erasure}: {still_running} more day(s) being rebuilt")
+    # The last of the erasure's days: one model without the account's rows.
+    return RunRequest(run_key=f"erasure:{erasure}")

@@ -19,7 +19,7 @@ import base64
 import hmac
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import cache
 from typing import TYPE_CHECKING, Any, Self, TypeVar
@@ -289,6 +289,14 @@ class Comment(_Model):
         return CommentCursor(created_at=self.created_at, id=self.id)
 
 
+class AnalyticsErasure(_Model):
+    """Days whose viewing datasets still hold rows of an erased account."""
+
+    id: int
+    days: list[date]
+    requested_at: datetime
+
+
 class Upload(_Model):
     id: UUID
     video_id: UUID
@@ -436,11 +444,13 @@ class Catalog:
         with self._transaction() as conn:
             return _found(_fetch_one(conn, User, query, (user_id,)), f"user {user_id}")
 
-    def erase_user(self, user_id: UUID) -> User:
+    def erase_user(self, user_id: UUID, *, analytics_days: Iterable[date] = ()) -> User:
         """Anonymise an account: address replaced, password and profile cleared, comments orphaned.
 
         Videos and subscriptions stay: the first are the platform's content, the second are
-        billing records the law makes us keep. Erasing twice is harmless.
+        billing records the law makes us keep. Erasing twice is harmless. `analytics_days`, the
+        days the account's viewing was aggregated on, are queued for rebuilding in the same
+        transaction (see `request_analytics_erasure`).
         """
         query = sql.SQL(
             "UPDATE users SET email = 'erased-' || id || '@erased.invalid', password_hash = NULL,"
@@ -450,7 +460,21 @@ class Catalog:
         with self._transaction() as conn:
             user = _found(_fetch_one(conn, User, query, (user_id,)), f"user {user_id}")
             conn.execute("UPDATE comments SET user_id = NULL WHERE user_id = %s", (user_id,))
+            _insert_analytics_erasure(conn, analytics_days)
             return user
+
+    def request_analytics_erasure(self, days: Iterable[date]) -> None:
+        """Queue days for rebuilding because rows of an erased account remain in them."""
+        with self._transaction() as conn:
+            _insert_analytics_erasure(conn, days)
+
+    def list_analytics_erasures(self, *, after_id: int, limit: int = 500) -> list[AnalyticsErasure]:
+        """Erasure requests newer than `after_id`, oldest first."""
+        query = sql.SQL(
+            "SELECT {} FROM analytics_erasures WHERE id > %s ORDER BY id LIMIT %s"
+        ).format(_columns(AnalyticsErasure))
+        with self._transaction() as conn:
+            return _all(conn, AnalyticsErasure, query, (after_id, limit))
 
     # Videos
 
@@ -1510,6 +1534,12 @@ def _all(
     with conn.cursor(row_factory=class_row(model)) as cur:
         cur.execute(query, params)
         return cur.fetchall()
+
+
+def _insert_analytics_erasure(conn: Connection, days: Iterable[date]) -> None:
+    distinct = sorted(set(days))
+    if distinct:
+        conn.execute("INSERT INTO analytics_erasures (days) VALUES (%s)", (distinct,))
 
 
 def _found(row: M | None, what: str) -> M:

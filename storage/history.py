@@ -484,16 +484,16 @@ class History:
         """The number of watch events of one UTC day."""
         return sum(result.one().count for result in self._each_bucket(self._count_events, day))
 
-    def erase_user(self, user_id: UUID) -> None:
-        """Remove the user's rows from every history table.
+    def erase_user(self, user_id: UUID) -> list[date]:
+        """Remove the user's rows from every history table; returns the days they had events on,
+        whose aggregates must be rebuilt.
 
         The day index goes last so that an erasure interrupted half-way can simply be run
         again. Writes for the user must have stopped first, or they can re-create rows.
         """
+        event_days = list(self.session.execute(self._select_event_days, (user_id,)))
         partitions = [
-            (row.day, bucket, user_id)
-            for row in self.session.execute(self._select_event_days, (user_id,))
-            for bucket in row.buckets or ()
+            (row.day, bucket, user_id) for row in event_days for bucket in row.buckets or ()
         ]
         if partitions:
             execute_concurrent_with_args(
@@ -504,6 +504,7 @@ class History:
         batch.add(self._delete_history, (user_id,))
         self.session.execute(batch)
         self.session.execute(self._delete_event_days, (user_id,))
+        return sorted({row.day.date() for row in event_days})
 
     def _entries(
         self, user_id: UUID, include_finished: bool, page_size: int

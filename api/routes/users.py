@@ -208,16 +208,19 @@ def _all_videos(catalog: Catalog, user_id: UUID) -> list[Video]:
     responses={401: UNAUTHENTICATED, 503: HISTORY_UNAVAILABLE},
 )
 def delete_me(user: CurrentUser, catalog: CatalogDep, history: HistoryDep) -> None:
-    """Erase your account: profile, history, sessions; comments stay without your name."""
+    """Erase your account: profile, history, sessions, and your rows in the viewing datasets
+    (rebuilt by the pipeline shortly after); comments stay without your name."""
     # Cassandra first: if it is down nothing has changed, and the account is still there to
     # retry with. Erasing history twice is harmless.
     with history_errors():
-        history.erase_user(user.id)
-    catalog.erase_user(user.id)
+        days = history.erase_user(user.id)
+    # The days the account's viewing was aggregated on are rebuilt by the pipeline's
+    # erasure sensor, so the analytics datasets lose its rows too.
+    catalog.erase_user(user.id, analytics_days=days)
     catalog.revoke_user_refresh_tokens(user.id)
     # A watch report that was authenticated before the erasure can still land between the two
     # stores; the account is now refused everywhere, so a second pass leaves nothing behind.
     try:
-        history.erase_user(user.id)
+        catalog.request_analytics_erasure(history.erase_user(user.id))
     except (DriverException, NoHostAvailable):
         log.exception("second history erasure of user %s failed; run History.erase_user", user.id)

@@ -17,11 +17,19 @@ import pandas as pd
 import psycopg
 import pytest
 from cassandra.cluster import Session
-from dagster import AssetKey, ExecuteInProcessResult, materialize
+from dagster import (
+    AssetKey,
+    DagsterInstance,
+    ExecuteInProcessResult,
+    SensorResult,
+    build_sensor_context,
+    materialize,
+)
 from psycopg import sql
 
 from assets.engagement import daily_viewing, trending_videos
-from pipelines.resources import resources_for
+from pipelines.resources import CatalogResource, resources_for
+from pipelines.sensors import erasure_sensor
 from reelflow.settings import Settings
 from storage.catalog import Catalog
 from storage.engagement import (
@@ -60,13 +68,19 @@ class Env:
     v3: UUID  # 80 s, not in the catalog
 
     def materialize(
-        self, day: date, *, trending: bool = False, succeed: bool = True
+        self,
+        day: date,
+        *,
+        trending: bool = False,
+        succeed: bool = True,
+        instance: DagsterInstance | None = None,
     ) -> ExecuteInProcessResult:
         assets = [daily_viewing, trending_videos] if trending else [daily_viewing]
         result = materialize(
             assets,
             partition_key=day.isoformat(),
             resources=resources_for(self.settings),
+            instance=instance,
             raise_on_error=False,
         )
         assert result.success == succeed
@@ -388,7 +402,7 @@ def test_a_late_event_is_included_when_its_day_is_run_again(env: Env) -> None:
     assert (row["events"], row["views"], row["finishes"], row["watched_s"]) == (4, 2, 1, 140.0)
 
 
-def test_an_erased_users_events_disappear_from_later_runs(env: Env) -> None:
+def test_an_erasure_rebuilds_the_days_that_held_the_user(env: Env) -> None:
     erin, frank = uuid4(), uuid4()
     for user, video, seconds, duration in ((erin, env.v2, 20, 20), (frank, env.v1, 45, 100)):
         env.watch(
@@ -401,13 +415,22 @@ def test_an_erased_users_events_disappear_from_later_runs(env: Env) -> None:
             ],
             duration,
         )
-    env.materialize(ERASURE_DAY)
+    instance = DagsterInstance.ephemeral()
+    env.materialize(ERASURE_DAY, instance=instance)
     key = env.key()
     before = read_partition(env.store, INTERACTIONS, ERASURE_DAY)
     assert before is not None and pseudonym(erin, key) in set(before["user_pseudonym"])
 
-    env.history.erase_user(erin)
-    env.materialize(ERASURE_DAY)
+    # What the account's erasure does, then what the pipeline does about it.
+    days = env.history.erase_user(erin)
+    with Catalog(env.dsn, max_size=1) as catalog:
+        catalog.request_analytics_erasure(days)
+    resources = {"catalog": CatalogResource(dsn=env.dsn)}
+    with build_sensor_context(instance=instance, resources=resources) as context:
+        sensed = erasure_sensor(context)
+    assert isinstance(sensed, SensorResult) and sensed.run_requests
+    assert [r.partition_key for r in sensed.run_requests] == [ERASURE_DAY.isoformat()]
+    env.materialize(ERASURE_DAY, instance=instance)
 
     after = read_partition(env.store, INTERACTIONS, ERASURE_DAY)
     engagement = read_partition(env.store, ENGAGEMENT, ERASURE_DAY)

@@ -442,6 +442,7 @@ def test_delete_erases_the_account_in_both_stores(
     ann, bob = make_account(), make_account(Role.CREATOR)
     video = catalog.create_video(bob.id, "Bob's film")
     comment = catalog.add_comment(video.id, ann.id, "Ann was here")
+    watched_on = {datetime.now(UTC).date()}
     watch(app_history, ann.id, video.id, 42.0)
     watch(app_history, bob.id, video.id, 10.0)
     tokens = sign_in(client, ann.email, ann.password)
@@ -450,6 +451,10 @@ def test_delete_erases_the_account_in_both_stores(
 
     assert response.status_code == 204
     assert response.content == b""
+    # The day Ann watched on is queued for rebuilding, once.
+    watched_on.add(datetime.now(UTC).date())
+    [erasure] = catalog.list_analytics_erasures(after_id=0)
+    assert len(erasure.days) == 1 and set(erasure.days) <= watched_on
     assert app_history.history(ann.id) == []
     assert app_history.get_progress(ann.id, video.id) is None
     assert [e.video_id for e in app_history.history(bob.id)] == [video.id]

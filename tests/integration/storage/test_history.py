@@ -219,8 +219,10 @@ def test_erase_user_removes_only_that_users_rows(
         "events": 4,
     }
 
-    history.erase_user(erased)
+    days = history.erase_user(erased)
 
+    # The days whose aggregates held the user, for the pipeline to rebuild.
+    assert days == [DAY_1, DAY_2]
     assert set(rows_of_user(cassandra_session, history.keyspace, erased).values()) == {0}
     assert rows_of_user(cassandra_session, history.keyspace, kept) == kept_before
     assert history.continue_watching(erased) == []
@@ -229,7 +231,7 @@ def test_erase_user_removes_only_that_users_rows(
         assert {e.user_id for e in history.events_for_day(day)} == {kept}
         assert history.count_events_for_day(day) == 2
     assert [e.video_id for e in history.continue_watching(kept)] == videos[::-1]
-    history.erase_user(erased)
+    assert history.erase_user(erased) == []
 
 
 def test_apply_schema_twice_is_harmless_and_records_versions(
