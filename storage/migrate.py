@@ -7,9 +7,10 @@ alone, and concurrent callers are serialised by an advisory lock in `migrations/
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
-from alembic import command
+from alembic import command, op
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -19,6 +20,12 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 # Alembic's `context` and `op` are module-level proxies: one command per process at a time.
 _ALEMBIC_LOCK = threading.Lock()
+
+
+def execute_all(statements: Sequence[str]) -> None:
+    """Run a revision's statements in order, in the migration's transaction."""
+    for statement in statements:
+        op.execute(statement)
 
 
 def sqlalchemy_url(dsn: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from alembic import op
+from storage.migrate import execute_all
 ${imports if imports else ""}
 revision: str = ${repr(up_revision)}
 down_revision: str | Sequence[str] | None = ${repr(down_revision)}
@@ -17,9 +17,14 @@ branch_labels: str | Sequence[str] | None = ${repr(branch_labels)}
 depends_on: str | Sequence[str] | None = ${repr(depends_on)}
 
 
+UPGRADE: tuple[str, ...] = ()
+
+DOWNGRADE: tuple[str, ...] = ()
+
+
 def upgrade() -> None:
-    ${upgrades if upgrades else 'op.execute("")'}
+    execute_all(UPGRADE)
 
 
 def downgrade() -> None:
-    ${downgrades if downgrades else 'op.execute("")'}
+    execute_all(DOWNGRADE)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from alembic import op
+from storage.migrate import execute_all
 
 revision: str = "0003"
 down_revision: str | Sequence[str] | None = "0002"
@@ -37,10 +37,8 @@ DOWNGRADE = ("DROP TABLE trending_videos",)
 
 
 def upgrade() -> None:
-    for statement in UPGRADE:
-        op.execute(statement)
+    execute_all(UPGRADE)
 
 
 def downgrade() -> None:
-    for statement in DOWNGRADE:
-        op.execute(statement)
+    execute_all(DOWNGRADE)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from alembic import op
+from storage.migrate import execute_all
 
 revision: str = "0005"
 down_revision: str | Sequence[str] | None = "0004"
@@ -33,10 +33,8 @@ DOWNGRADE = ("DROP TABLE analytics_erasures",)
 
 
 def upgrade() -> None:
-    for statement in UPGRADE:
-        op.execute(statement)
+    execute_all(UPGRADE)
 
 
 def downgrade() -> None:
-    for statement in DOWNGRADE:
-        op.execute(statement)
+    execute_all(DOWNGRADE)

@@ -309,6 +309,25 @@ def test_logout_of_another_accounts_token_leaves_it_working(
     assert client.post(REFRESH, json={"refresh_token": tokens["refresh_token"]}).status_code == 200
 
 
+def _claims(user: User, session: UUID, **changes: object) -> dict[str, object]:
+    """An access token's claims for a live session, with `changes` (None drops a claim)."""
+    now = datetime.now(UTC)
+    claims: dict[str, object] = {
+        "sub": str(user.id),
+        "sid": str(session),
+        "role": "viewer",
+        "typ": "access",
+        "iss": ISSUER,
+        "iat": now,
+        "exp": now + timedelta(minutes=5),
+    }
+    return {name: value for name, value in (claims | changes).items() if value is not None}
+
+
+def _signed(claims: dict[str, object], secret: str) -> str:
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
 def _none_token(claims: dict[str, object]) -> str:
     return jwt.encode(claims, key=None, algorithm="none")
 
@@ -333,32 +352,11 @@ def _none_token(claims: dict[str, object]) -> str:
             id="forged",
         ),
         pytest.param(
-            lambda user, session, secret: _none_token(
-                {
-                    "sub": str(user.id),
-                    "sid": str(session),
-                    "role": "admin",
-                    "typ": "access",
-                    "iss": ISSUER,
-                    "iat": datetime.now(UTC),
-                    "exp": datetime.now(UTC) + timedelta(minutes=5),
-                }
-            ),
+            lambda user, session, secret: _none_token(_claims(user, session, role="admin")),
             id="alg-none",
         ),
         pytest.param(
-            lambda user, session, secret: jwt.encode(
-                {
-                    "sub": str(user.id),
-                    "sid": str(session),
-                    "typ": "refresh",
-                    "iss": ISSUER,
-                    "iat": datetime.now(UTC),
-                    "exp": datetime.now(UTC) + timedelta(minutes=5),
-                },
-                secret,
-                algorithm="HS256",
-            ),
+            lambda user, session, secret: _signed(_claims(user, session, typ="refresh"), secret),
             id="not-an-access-token",
         ),
         pytest.param(
@@ -374,18 +372,7 @@ def _none_token(claims: dict[str, object]) -> str:
             id="unknown-session",
         ),
         pytest.param(
-            lambda user, session, secret: jwt.encode(
-                {
-                    "sub": str(user.id),
-                    "role": "viewer",
-                    "typ": "access",
-                    "iss": ISSUER,
-                    "iat": datetime.now(UTC),
-                    "exp": datetime.now(UTC) + timedelta(minutes=5),
-                },
-                secret,
-                algorithm="HS256",
-            ),
+            lambda user, session, secret: _signed(_claims(user, session, sid=None), secret),
             id="no-session",
         ),
         pytest.param(lambda user, session, secret: "not.a.jwt", id="garbage"),
