@@ -10,7 +10,6 @@ README (`docs/screenshots/asset-graph.png`).
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -30,7 +29,7 @@ from pipelines.definitions import build_definitions
 from reelflow.settings import PROJECT_ROOT, Settings
 from storage.catalog import Catalog, EncodingStatus, Visibility
 from storage.objects import LocalObjectStore
-from tests.fixtures.processes import dagster_environment, stop_group
+from tests.fixtures.processes import dagster_environment, free_port, stop_group
 from tests.fixtures.uploads import finished_upload
 
 SCREENSHOT = PROJECT_ROOT / "docs" / "screenshots" / "asset-graph.png"
@@ -167,13 +166,6 @@ class DagsterUI:
         return data
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _start(name: str, args: list[str], env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
     with (logs / f"{name}.log").open("wb") as out:
         return subprocess.Popen(
@@ -195,7 +187,7 @@ def dagster_ui(dev_stack: Settings, catalog_dsn: str, tmp_path: Path) -> Iterato
     env = dagster_environment(catalog_dsn, tmp_path)
     logs = tmp_path / "logs"
     logs.mkdir()
-    port = _free_port()
+    port = free_port()
     args = ["-h", "127.0.0.1", "-p", str(port), "-w", str(PROJECT_ROOT / "workspace.yaml")]
     webserver = _start("dagster-webserver", args, env, logs)
     ui = DagsterUI(f"http://127.0.0.1:{port}", env, logs)

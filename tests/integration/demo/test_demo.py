@@ -40,6 +40,7 @@ from storage.catalog import Catalog, EncodingStatus, Role, UserSubscriptionStatu
 from storage.history import History
 from storage.objects import LocalObjectStore
 from storage.seed import SeedVideo, days_ending
+from tests.fixtures.processes import free_port, free_ports
 
 # Tiny clips: the media lifecycle of one takes seconds.
 TINY_PUBLIC = DemoClip(
@@ -177,13 +178,6 @@ def test_days_to_aggregate_skips_days_every_asset_has(dev_stack: Settings) -> No
         assert days_to_aggregate(instance, keys, days, {days[0]}) == days
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _listening(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
@@ -202,7 +196,7 @@ def test_serve_answers_then_stops_every_process(
         "REELFLOW_OBJECT_STORE_DIR": str(tmp_path / "objects"),
         "PYSPARK_PYTHON": sys.executable,
     }
-    dagster_port, api_port = _free_port(), _free_port()
+    dagster_port, api_port = free_ports(2)
     children = serve(
         host="127.0.0.1",
         dagster_port=dagster_port,
@@ -217,7 +211,7 @@ def test_serve_answers_then_stops_every_process(
             serve(
                 host="127.0.0.1",
                 dagster_port=dagster_port,
-                api_port=_free_port(),
+                api_port=free_port(),
                 log_dir=tmp_path / "logs",
                 env=env,
             )
