@@ -1379,10 +1379,13 @@ class Catalog:
         now: datetime = row[0]
         return now
 
-    def trending(self, limit: int = 20) -> list[tuple[TrendingVideo, Video]]:
-        """The latest day's trending ranking of videos anyone may watch, best first."""
+    def trending(
+        self, limit: int = 20, *, day: date | None = None
+    ) -> list[tuple[TrendingVideo, Video]]:
+        """The latest day's trending ranking (the latest up to `day`) of videos anyone may
+        watch, best first."""
         with self._transaction() as conn:
-            ranked = top_trending(conn, limit)
+            ranked = top_trending(conn, limit, day=day)
         videos = self.get_videos(entry.video_id for entry in ranked)
         return [(entry, videos[entry.video_id]) for entry in ranked if entry.video_id in videos]
 

@@ -10,11 +10,12 @@ A feed ranks the newest listable videos in three tiers, best first:
 A viewer unknown to the model with no history, or a deployment with no promoted model yet,
 simply gets tiers 2 and 3. Finished videos are left out.
 
-Paging is stable: the first page fixes a moment (`as_of`) and a model version that the cursor
-carries; candidates and their comment counts are read as of that moment and the model that
-ranked the first page ranks the next ones (while the API still holds it after a promotion), so
-every page ranks the same list the same way and the cursor (tier, score, id) of the last item
-seen splits it without duplicates or gaps.
+Paging is stable: the first page fixes a moment (`as_of`), a model version and a trending day
+that the cursor carries; candidates and their comment counts are read as of that moment, the
+model that ranked the first page ranks the next ones (while the API still holds it after a
+promotion) and the same day's trending ranking applies, so every page ranks the same list the
+same way and the cursor (tier, score, id) of the last item seen splits it without duplicates or
+gaps.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import IntEnum
 from typing import Annotated
 from uuid import UUID
@@ -126,6 +127,8 @@ def rank_feed(
 class FeedCursor:
     as_of: datetime
     model_version: str | None
+    # The trending ranking's day on the first page; None when there was none.
+    trending_day: date | None
     tier: Tier
     score: float
     video_id: UUID
@@ -135,6 +138,7 @@ class FeedCursor:
             [
                 self.as_of.isoformat(),
                 self.model_version,
+                self.trending_day.isoformat() if self.trending_day else None,
                 int(self.tier),
                 self.score,
                 str(self.video_id),
@@ -146,11 +150,16 @@ class FeedCursor:
     def decode(cls, token: str) -> FeedCursor:
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            as_of, version, tier, score, video_id = json.loads(raw)
+            as_of, version, day, tier, score, video_id = json.loads(raw)
             if version is not None and not isinstance(version, str):
                 raise TypeError("model version")
             cursor = cls(
-                datetime.fromisoformat(as_of), version, Tier(tier), float(score), UUID(video_id)
+                datetime.fromisoformat(as_of),
+                version,
+                None if day is None else date.fromisoformat(day),
+                Tier(tier),
+                float(score),
+                UUID(video_id),
             )
         except (ValueError, TypeError, binascii.Error) as exc:
             raise ApiError(422, "invalid_cursor", "the cursor is not valid") from exc
@@ -188,7 +197,13 @@ def feed(
         history,
         allowed=[str(video.id) for video, _ in candidates if video.id not in finished],
     )
-    trending = {entry.video_id: entry.score for entry, _ in catalog.trending(TRENDING_MAX)}
+    if after is None:
+        ranking = catalog.trending(TRENDING_MAX)
+        trending_day = ranking[0][0].day if ranking else None
+    else:
+        trending_day = after.trending_day
+        ranking = catalog.trending(TRENDING_MAX, day=trending_day) if trending_day else []
+    trending = {entry.video_id: entry.score for entry, _ in ranking}
     ranked = rank_feed(candidates, as_of, for_you=for_you, trending=trending)
     if after is not None:
         ranked = [item for item in ranked if item.key > after.key]
@@ -198,7 +213,9 @@ def feed(
     if len(page) > limit:
         page = page[:limit]
         last = page[-1]
-        next_cursor = FeedCursor(as_of, version, last.tier, last.score, last.video.id).encode()
+        next_cursor = FeedCursor(
+            as_of, version, trending_day, last.tier, last.score, last.video.id
+        ).encode()
     return FeedPublic(
         items=[
             FeedItemPublic.of(item.video, settings, reason=REASONS[item.tier], score=item.score)

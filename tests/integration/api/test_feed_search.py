@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -13,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from api.routes.feed import SETTLE
 from storage.catalog import Catalog, Video, Visibility
+from storage.trending import replace_trending
 from tests.fixtures.api import Account
 from tests.fixtures.videos import published
 
@@ -146,6 +148,33 @@ def test_feed_pages_have_no_duplicates_or_gaps_while_the_catalog_changes(
     fresh = ids(client.get(FEED, params={"limit": 50}, headers=viewer.headers).json())
     assert fresh[0] == str(last.id)
     assert str(newest.id) in fresh
+
+
+def test_feed_pages_keep_the_trending_day_they_started_with(
+    client: TestClient, catalog: Catalog, catalog_dsn: str, creator: Account, viewer: Account
+) -> None:
+    videos = [published(catalog, creator.id, f"Episode {n}") for n in range(6)]
+    for n, video in enumerate(videos):
+        age(catalog_dsn, video.id, 1 + n)
+    with psycopg.connect(catalog_dsn, autocommit=True) as conn:
+        replace_trending(conn, date(2026, 11, 1), [(videos[4].id, 9.0, 1), (videos[5].id, 5.0, 2)])
+    [everything] = whole_feed(client, viewer, limit=50)
+    assert everything[:2] == [str(videos[4].id), str(videos[5].id)]
+
+    first = client.get(FEED, params={"limit": 2}, headers=viewer.headers).json()
+    # The next day's ranking lands while the feed is being paged.
+    with psycopg.connect(catalog_dsn, autocommit=True) as conn:
+        replace_trending(conn, date(2026, 11, 2), [(videos[0].id, 7.0, 1), (videos[1].id, 6.0, 2)])
+    rest: list[str] = []
+    cursor = first["next_cursor"]
+    while cursor:
+        page = client.get(FEED, params={"limit": 2, "cursor": cursor}, headers=viewer.headers)
+        assert page.status_code == 200, page.text
+        rest += ids(page.json())
+        cursor = page.json()["next_cursor"]
+    assert ids(first) + rest == everything
+    fresh = ids(client.get(FEED, params={"limit": 50}, headers=viewer.headers).json())
+    assert fresh[:2] == [str(videos[0].id), str(videos[1].id)]
 
 
 @pytest.mark.parametrize("cursor", ["nonsense", "bm9uc2Vuc2U", "WzEsIDIsIDNd", "x" * 501])
