@@ -1024,7 +1024,7 @@ def build_platform(
         )
         if outcome is None:
             say("  up to date")
-    _stop_spark()
+    stop_spark()
     return runs.outcomes
 
 
@@ -1066,14 +1066,29 @@ def child_environment() -> dict[str, str]:
     return env
 
 
-def _stop_spark() -> None:
-    # The aggregates ran in this process (on a worker thread, so `getActiveSession` here sees
-    # none): stop the process's context, which also closes its Cassandra connections.
+def stop_spark() -> None:
+    """Stop the Spark context the aggregates left in this process, and its JVM.
+
+    They ran on a worker thread, so `getActiveSession` here sees none. Stopping the context
+    alone leaves the JVM running while the demo serves: it keeps its memory and the Cassandra
+    connector's sessions, which then complain when the dev stack stops.
+    """
     from pyspark import SparkContext
 
     context = SparkContext._active_spark_context
     if context is not None:
         context.stop()
+    gateway = SparkContext._gateway
+    if gateway is None:
+        return
+    gateway.shutdown()
+    process = getattr(gateway, "proc", None)
+    if process is not None:
+        # The JVM exits when its stdin closes.
+        process.stdin.close()
+        process.wait(timeout=60)
+    SparkContext._gateway = None
+    SparkContext._jvm = None
 
 
 def _print_welcome(children: Sequence[Child]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ from reelflow.demo import (
     DemoClip,
     Runs,
     WatchableVideo,
+    child_environment,
     days_to_aggregate,
     graphql,
     group_members,
@@ -223,3 +225,33 @@ def test_serve_answers_then_stops_every_process(
     assert [group_members(child.process.pid) for child in children] == [[], [], []]
     # Stopping twice is harmless (the demo's clean-up may run after a failed start).
     stop(children)
+
+
+SPARK_THEN_STOP = """
+from pyspark import SparkContext
+from pyspark.sql import SparkSession
+from reelflow.demo import stop_spark
+
+def count(n):
+    return SparkSession.builder.master("local[1]").getOrCreate().range(n).count()
+
+count(3)
+jvm = SparkContext._gateway.proc
+stop_spark()
+print(jvm.poll() is not None, SparkContext._active_spark_context is None)
+stop_spark()
+print(count(2))
+stop_spark()
+"""
+
+
+def test_stopping_spark_ends_its_jvm_and_a_later_run_starts_another() -> None:
+    finished = subprocess.run(
+        [sys.executable, "-c", SPARK_THEN_STOP],
+        env=child_environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert finished.stdout.split() == ["True", "True", "2"]
