@@ -387,9 +387,8 @@ class Catalog:
 
     def get_user(self, user_id: UUID) -> User:
         """The account with this id, erased or not."""
-        query = sql.SQL("SELECT {} FROM users WHERE id = %s").format(_columns(User))
         with self._transaction() as conn:
-            return _found(_fetch_one(conn, User, query, (user_id,)), f"user {user_id}")
+            return _user(conn, user_id)
 
     def get_user_by_email(self, email: str) -> User:
         """The account with this email address, compared case-insensitively.
@@ -1122,9 +1121,8 @@ class Catalog:
     def get_session_user(self, user_id: UUID, session_id: UUID) -> User:
         """The account, while the session is live: one of its refresh tokens is neither revoked
         nor expired. NotFound for an unknown account; InvalidState once the session ended."""
-        query = sql.SQL("SELECT {} FROM users WHERE id = %s").format(_columns(User))
         with self._transaction() as conn:
-            user = _found(_fetch_one(conn, User, query, (user_id,)), f"user {user_id}")
+            user = _user(conn, user_id)
             live = conn.execute(
                 "SELECT 1 FROM refresh_tokens WHERE session_id = %s AND user_id = %s"
                 " AND revoked_at IS NULL AND expires_at > now() LIMIT 1",
@@ -1537,6 +1535,11 @@ def _all(
     with conn.cursor(row_factory=class_row(model)) as cur:
         cur.execute(query, params)
         return cur.fetchall()
+
+
+def _user(conn: Connection, user_id: UUID) -> User:
+    query = sql.SQL("SELECT {} FROM users WHERE id = %s").format(_columns(User))
+    return _found(_fetch_one(conn, User, query, (user_id,)), f"user {user_id}")
 
 
 def _insert_analytics_erasure(conn: Connection, days: Iterable[date]) -> None:

@@ -62,8 +62,9 @@ def sweep_uploads(
 ) -> UploadSweep:
     """Expire overdue uploads, then delete the bytes of every upload that is no longer open."""
     expired = catalog.expire_uploads()
+    s3 = store if isinstance(store, S3ObjectStore) else None
     partials = sorted(partial_dir.glob(f"*{PARTIAL_SUFFIX}")) if partial_dir else []
-    multiparts = list(_multipart_uploads(store)) if isinstance(store, S3ObjectStore) else []
+    multiparts = list(_multipart_uploads(s3)) if s3 else []
     still_open = catalog.list_open_uploads()
 
     removed_files, removed_bytes = _remove_partials(
@@ -71,13 +72,13 @@ def sweep_uploads(
     )
     aborted = (
         _abort_multiparts(
-            store,
+            s3,
             multiparts,
             keep={upload.s3_upload_id for upload in still_open if upload.s3_upload_id},
             known=catalog.known_s3_upload_ids(m["UploadId"] for m in multiparts),
             started_before=(now or datetime.now(UTC)) - multipart_grace,
         )
-        if multiparts and isinstance(store, S3ObjectStore)
+        if s3 and multiparts
         else []
     )
     return UploadSweep(expired, removed_files, removed_bytes, aborted)
