@@ -43,6 +43,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Brings the dev stack up, runs every test against it, and stops what it started.
 test: bootstrap lint

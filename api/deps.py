@@ -17,6 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.errors import ApiError
 from api.recommendations import Recommendations
 from api.security import decode_access_token
+from reelflow import connect
 from reelflow.settings import Settings
 from storage.catalog import Catalog, InvalidState, NotFound, Role, User
 from storage.history import History
@@ -71,7 +72,7 @@ class HistoryProvider:
         with self._lock:
             if self._history is None:
                 try:
-                    self._history = History.connect(self._settings)
+                    self._history = connect.history(self._settings)
                 except Exception as exc:
                     raise history_unavailable() from exc
             return self._history

@@ -113,3 +113,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(500, "internal_error", "an unexpected error occurred")
+
+
+def error(description: str) -> dict[str, Any]:
+    """An entry of a route's `responses`: an ErrorPublic body and what it means there."""
+    return {"model": ErrorPublic, "description": description}
+
+
+INVALID_BODY = error("The body is not valid JSON or breaks a field's rules")
+UNAUTHENTICATED = error("No bearer access token, or it is invalid or expired")
+THROTTLED = error("Too many failed attempts recently; retry after `Retry-After` seconds")

@@ -27,9 +27,8 @@ from api.routes import (
     videos,
     watch,
 )
+from reelflow import connect
 from reelflow.settings import PROJECT_ROOT, Settings, get_settings
-from storage.catalog import Catalog
-from storage.objects import object_store_from_settings
 
 API_PREFIX = "/api/v1"
 # The web pages (plain files, no build step) and the npm packages they load (`reelflow bootstrap`).
@@ -51,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.catalog = Catalog.from_settings(settings)
+        app.state.catalog = connect.catalog(settings)
         app.state.history = HistoryProvider(settings)
         app.state.recommendations.start()
         try:
@@ -68,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.store = object_store_from_settings(settings)
+    app.state.store = connect.object_store(settings)
     app.state.recommendations = Recommendations(settings, app.state.store)
     install_error_handlers(app)
 

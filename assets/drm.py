@@ -13,11 +13,11 @@ from dagster import (
 )
 
 from assets.ingest import GROUP, TRANSIENT_RETRY, SourceVideo, video_check, videos
+from assets.resources import CatalogResource, MediaResource
 from assets.transcode import Renditions, combine
 from media import checks
 from media import drm as media_drm
 from media.drm import Aes128Package, ContentKey, ProtectedPackage
-from pipelines.resources import CatalogResource, MediaResource
 from storage.catalog import DrmScheme, Visibility
 
 

@@ -33,7 +33,7 @@ from dagster import (
 from dagster_pyspark import PySparkResource
 
 from assets.metadata import markdown_table
-from pipelines.resources import CatalogResource, HistoryResource, ObjectStoreResource
+from assets.resources import CatalogResource, HistoryResource, ObjectStoreResource
 from storage.engagement import (
     ENGAGEMENT,
     INTERACTIONS,

@@ -19,8 +19,8 @@ from dagster import (
     asset_check,
 )
 
+from assets.resources import CatalogResource, MediaResource, ObjectStoreResource
 from media.probe import MediaRejected, SourceInfo, probe
-from pipelines.resources import CatalogResource, MediaResource, ObjectStoreResource
 from storage.catalog import EncodingStatus, Visibility
 
 GROUP = "media"

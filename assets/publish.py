@@ -9,10 +9,10 @@ from dagster import AssetExecutionContext, MetadataValue, asset
 
 from assets.drm import ProtectedStreams
 from assets.ingest import GROUP, TRANSIENT_RETRY, SourceVideo, videos
+from assets.resources import CatalogResource, MediaResource, ObjectStoreResource
 from assets.transcode import Renditions
 from media.encode import EncodeResult
 from media.thumbnails import Thumbnails
-from pipelines.resources import CatalogResource, MediaResource, ObjectStoreResource
 from storage.catalog import NewStreamAsset, StreamFormat
 
 # Versions kept in the object store: the published one and the one before it, which players

@@ -27,10 +27,10 @@ from dagster import (
 
 from assets.engagement import INTERACTIONS_KEY
 from assets.metadata import markdown_table
+from assets.resources import CatalogResource, ObjectStoreResource, RecommenderResource
 from ml.models import ItemContent
 from ml.serving import MODEL_PREFIX
 from ml.training import PROMOTION_SPLIT, saved_evaluation, train, verdict
-from pipelines.resources import CatalogResource, ObjectStoreResource, RecommenderResource
 from storage.catalog import Video
 from storage.engagement import INTERACTIONS, partition_days, read_partition
 from storage.objects import ObjectStore, new_version

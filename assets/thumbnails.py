@@ -3,8 +3,8 @@
 from dagster import AssetExecutionContext, asset
 
 from assets.ingest import GROUP, TRANSIENT_RETRY, SourceVideo, videos
+from assets.resources import MediaResource
 from media.thumbnails import Thumbnails, make_thumbnails
-from pipelines.resources import MediaResource
 
 
 @asset(group_name=GROUP, partitions_def=videos, retry_policy=TRANSIENT_RETRY, kinds={"ffmpeg"})

@@ -13,11 +13,11 @@ from dagster import (
 )
 
 from assets.ingest import GROUP, TRANSIENT_RETRY, SourceVideo, video_check, videos
+from assets.resources import MediaResource
 from media import checks
 from media.checks import CheckOutcome
 from media.encode import EncodeResult, encode_ladder
 from media.ladder import Ladder, plan_ladder
-from pipelines.resources import MediaResource
 
 # The share of ffmpeg's progress between two log lines.
 PROGRESS_STEP = 0.1

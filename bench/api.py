@@ -47,7 +47,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # imported as the `api` package: look packages up from the project root instead.
 sys.path[0] = str(PROJECT_ROOT)
 
-from api.routes.auth import start_session  # noqa: E402
+from api.sessions import start_session  # noqa: E402
 from bench.scratch import publish_rows_only, scratch_settings  # noqa: E402
 from reelflow.settings import Settings  # noqa: E402
 from storage.catalog import Catalog, Role  # noqa: E402

@@ -41,6 +41,7 @@ from cassandra.query import BatchStatement, BatchType
 from cassandra.util import uuid_from_time
 from pyspark.sql import SparkSession
 
+from reelflow import connect
 from reelflow.settings import Settings
 from storage.engagement import (
     ENGAGEMENT_SCHEMA,
@@ -57,10 +58,8 @@ from storage.history import (
     History,
     apply_schema,
     event_bucket,
-    open_session,
 )
 from storage.seed import Report, generate_reports, make_videos, write_reports
-from storage.spark import spark_config
 
 FIRST_DAY = date(2026, 1, 1)
 # The generator averages about 30 reports per viewer and day.
@@ -94,7 +93,7 @@ def main() -> None:
     settings = Settings()
     print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}")
     print(f"load average at start: {_loadavg()}")
-    session = open_session(settings)
+    session = connect.cassandra_session(settings)
     keyspace = f"reelflow_bench_{uuid4().hex[:12]}"
     apply_schema(session, keyspace, settings.cassandra_replication)
     history = History(session, keyspace, buckets=settings.cassandra_event_buckets)
@@ -326,7 +325,7 @@ def _same(ours: pd.DataFrame, theirs: pd.DataFrame) -> bool:
 
 def _spark(settings: Settings) -> Any:
     builder = SparkSession.builder
-    for name, value in spark_config(settings).items():
+    for name, value in connect.spark_config(settings).items():
         builder = builder.config(name, value)
     return builder.getOrCreate()
 

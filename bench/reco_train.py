@@ -31,6 +31,8 @@ from pathlib import Path
 import pandas as pd
 import psycopg
 
+from reelflow import connect
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(PROJECT_ROOT)
 
@@ -38,7 +40,7 @@ from dagster import DagsterInstance, materialize  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 from api.main import create_app  # noqa: E402
-from api.routes.auth import start_session  # noqa: E402
+from api.sessions import start_session  # noqa: E402
 from assets.recommendations import (  # noqa: E402
     promoted_model,
     recommendation_model,
@@ -52,7 +54,6 @@ from pipelines.resources import resources_for  # noqa: E402
 from reelflow.settings import Settings  # noqa: E402
 from storage.catalog import Catalog, Role  # noqa: E402
 from storage.engagement import INTERACTIONS, pseudonym, pseudonym_key, write_partition  # noqa: E402
-from storage.objects import LocalObjectStore  # noqa: E402
 
 TOPICS = 50
 IN_TOPIC = 0.8
@@ -156,7 +157,7 @@ def main() -> None:
         videos, pseudonyms, tokens = seed_catalog(settings, args.videos, args.signed_in)
         users = pseudonyms + [f"u{n:07d}" for n in range(args.users - len(pseudonyms))]
         rows = interactions(videos, users, args.per_user, args.days)
-        store = LocalObjectStore.from_settings(settings)
+        store = connect.object_store(settings)
         for day, frame in rows.groupby(rows["last_watched_at"].dt.date):
             write_partition(store, INTERACTIONS, day, frame)
         print(

@@ -12,9 +12,10 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 
+from reelflow import connect
 from reelflow.settings import Settings
 from storage.catalog import Catalog, NewStreamAsset, StreamFormat, Video, Visibility
-from storage.history import DDL_TIMEOUT_S, apply_schema, open_session
+from storage.history import DDL_TIMEOUT_S, apply_schema
 from storage.migrate import upgrade
 from storage.objects import new_version
 
@@ -26,7 +27,7 @@ def scratch_settings(base: Settings, directory: Path, *, keep: bool) -> Iterator
     with psycopg.connect(base.postgres_dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     dsn = urlunsplit(urlsplit(base.postgres_dsn)._replace(path=f"/{name}"))
-    session = open_session(base)
+    session = connect.cassandra_session(base)
     try:
         upgrade(dsn)
         apply_schema(session, name, base.cassandra_replication)

@@ -382,7 +382,8 @@ class S3Proxy(Service):
         return f"http://{HOST}:{self.port}"
 
     def prepare(self) -> None:
-        (self.dir / "data").mkdir(exist_ok=True)
+        # A bucket of the filesystem backend is a folder under its base directory.
+        (self.dir / "data" / self.settings.s3_bucket).mkdir(parents=True, exist_ok=True)
         (self.dir / "s3proxy.conf").write_text(
             "\n".join(
                 [
@@ -413,11 +414,6 @@ class S3Proxy(Service):
 
     def is_ready(self) -> bool:
         return _port_open(self.port)
-
-    def after_ready(self) -> None:
-        from storage.objects import S3ObjectStore
-
-        S3ObjectStore.from_settings(self.settings).ensure_bucket()
 
 
 def services(settings: Settings) -> list[Service]:

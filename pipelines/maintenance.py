@@ -14,7 +14,7 @@ from dagster import (
 )
 
 from assets.metadata import markdown_table
-from pipelines.resources import CatalogResource, ObjectStoreResource
+from assets.resources import CatalogResource, ObjectStoreResource
 from storage.uploads import sweep_uploads
 
 UPLOADS_CRON = "20 * * * *"

@@ -18,9 +18,9 @@ from dagster import (
 
 from assets.engagement import INTERACTIONS_KEY
 from assets.ingest import VIDEO_PARTITIONS, videos
+from assets.resources import CatalogResource, ObjectStoreResource
 from pipelines.analytics_jobs import engagement_daily, train_recommendations
 from pipelines.jobs import media_lifecycle
-from pipelines.resources import CatalogResource, ObjectStoreResource
 
 
 @sensor(

@@ -159,6 +159,11 @@ class Settings(BaseSettings):
         return self.object_store_dir or self.state_dir / "objects"
 
     @property
+    def uploads_partial_dir(self) -> Path:
+        """Where the API gathers the chunks of local uploads until the last one arrives."""
+        return self.state_dir / "uploads-partial"
+
+    @property
     def media_work_dir(self) -> Path:
         """Working files of media runs."""
         return self.work_dir or self.state_dir / "work"

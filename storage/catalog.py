@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import cache
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import Any, Self, TypeVar
 from uuid import UUID
 
 import psycopg
@@ -34,9 +34,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from storage import crypto
 from storage.trending import TrendingVideo, top_trending
-
-if TYPE_CHECKING:
-    from reelflow.settings import Settings
 
 MAX_COMMENT_CHARS = 5000
 DEFAULT_UPLOAD_TTL = timedelta(hours=24)
@@ -331,11 +328,6 @@ class Catalog:
             name="catalog",
             open=True,
         )
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Self:
-        """A catalog on the deployment's database, pool sized by its settings."""
-        return cls(settings.postgres_dsn, max_size=settings.postgres_pool_max)
 
     def close(self) -> None:
         """Close every pooled connection; the catalog is unusable afterwards."""

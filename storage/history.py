@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from itertools import islice
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 from uuid import UUID
 
 from cassandra import ConsistencyLevel, DriverException, ProtocolVersion
@@ -34,9 +34,6 @@ from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.protocol import ProtocolException
 from cassandra.query import BatchStatement, BatchType, PreparedStatement, SimpleStatement
 from cassandra.util import uuid_from_time
-
-if TYPE_CHECKING:
-    from reelflow.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -179,19 +176,19 @@ def schema_files() -> list[tuple[int, Path]]:
     return sorted(files.items())
 
 
-def open_session(settings: Settings) -> Session:
+def open_session(contact_points: list[str], port: int) -> Session:
     """A driver session on the configured cluster; close it with `session.cluster.shutdown()`.
 
     Protocol v5 is tried first (Cassandra 4.0+: checksummed frames) and v4 only when the
     server refuses it; the version is pinned so the driver never silently negotiates down.
     """
     try:
-        return _connect(settings, ProtocolVersion.V5)
+        return _connect(contact_points, port, ProtocolVersion.V5)
     except NoHostAvailable as exc:
         if not _protocol_refused(exc):
             raise
         log.info("Cassandra refused protocol v5; using v4")
-    return _connect(settings, ProtocolVersion.V4)
+    return _connect(contact_points, port, ProtocolVersion.V4)
 
 
 class History:
@@ -279,22 +276,21 @@ class History:
         )
 
     @classmethod
-    def connect(cls, settings: Settings) -> History:
-        """Connect to the configured cluster, bring the schema up to date and open History."""
-        session = open_session(settings)
+    def connect(
+        cls,
+        contact_points: list[str],
+        port: int,
+        keyspace: str,
+        *,
+        replication: str,
+        buckets: int = DEFAULT_EVENT_BUCKETS,
+        event_ttl_days: int = DEFAULT_EVENT_TTL_DAYS,
+    ) -> History:
+        """Connect to the cluster, bring the keyspace's schema up to date and open History."""
+        session = open_session(contact_points, port)
         try:
-            apply_schema(
-                session,
-                settings.cassandra_keyspace,
-                settings.cassandra_replication,
-                event_ttl_days=settings.watch_event_ttl_days,
-            )
-            history = cls(
-                session,
-                settings.cassandra_keyspace,
-                buckets=settings.cassandra_event_buckets,
-                event_ttl_days=settings.watch_event_ttl_days,
-            )
+            apply_schema(session, keyspace, replication, event_ttl_days=event_ttl_days)
+            history = cls(session, keyspace, buckets=buckets, event_ttl_days=event_ttl_days)
         except BaseException:
             session.cluster.shutdown()
             raise
@@ -545,14 +541,14 @@ class History:
         return BatchStatement(batch_type=BatchType.LOGGED, consistency_level=CONSISTENCY)
 
 
-def _connect(settings: Settings, protocol_version: int) -> Session:
+def _connect(contact_points: list[str], port: int, protocol_version: int) -> Session:
     profile = ExecutionProfile(
         load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
         consistency_level=CONSISTENCY,
     )
     cluster = Cluster(
-        settings.cassandra_contact_points,
-        port=settings.cassandra_port,
+        contact_points,
+        port=port,
         protocol_version=protocol_version,
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
     )

@@ -27,18 +27,16 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 from urllib.parse import quote, urlencode
 
 import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
-
-if TYPE_CHECKING:
-    from reelflow.settings import Settings
 
 CURRENT = "CURRENT"
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
@@ -333,14 +331,6 @@ class LocalObjectStore(ObjectStore):
         self._secret = signing_secret
         self.root.mkdir(parents=True, exist_ok=True)
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> LocalObjectStore:
-        return cls(
-            settings.objects_dir,
-            settings.cdn_base_url,
-            settings.url_signing_secret.get_secret_value().encode(),
-        )
-
     def path(self, key: str) -> Path:
         """The file that holds `key` (which need not exist)."""
         return self.root.joinpath(*validate_key(key).split("/"))
@@ -517,28 +507,6 @@ class S3ObjectStore(ObjectStore):
         self.upload_workers = upload_workers
         self.page_size = page_size
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> S3ObjectStore:
-        config = Config(
-            signature_version="s3v4",
-            s3={"addressing_style": "path"},
-            # S3-compatible servers (S3Proxy among them) reject the optional CRC trailers that
-            # botocore sends by default; required checksums are still sent.
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-            retries={"mode": "standard", "max_attempts": 5},
-            max_pool_connections=16,
-        )
-        client = boto3.client(
-            "s3",
-            endpoint_url=settings.s3_endpoint_url,
-            region_name=settings.s3_region,
-            aws_access_key_id=settings.s3_access_key_id,
-            aws_secret_access_key=settings.s3_secret_access_key.get_secret_value(),
-            config=config,
-        )
-        return cls(settings.s3_bucket, client)
-
     def ensure_bucket(self) -> None:
         """Create the bucket unless it exists (safe to call again, or from two processes)."""
         try:
@@ -701,10 +669,53 @@ def _s3_not_found(key: str) -> Iterator[None]:
         raise
 
 
-def object_store_from_settings(settings: Settings) -> ObjectStore:
-    """The deployment's object store, chosen by `settings.object_store`."""
-    if settings.object_store == "s3":
-        return S3ObjectStore.from_settings(settings)
-    if settings.object_store == "local":
-        return LocalObjectStore.from_settings(settings)
-    raise ValueError(f"unknown object store {settings.object_store!r}")
+def s3_client(
+    endpoint_url: str | None, region: str, access_key_id: str, secret_access_key: str
+) -> Any:
+    """A boto3 S3 client for AWS or an S3-compatible server at `endpoint_url`."""
+    config = Config(
+        signature_version="s3v4",
+        s3={"addressing_style": "path"},
+        # S3-compatible servers (S3Proxy among them) reject the optional CRC trailers that
+        # botocore sends by default; required checksums are still sent.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        retries={"mode": "standard", "max_attempts": 5},
+        max_pool_connections=16,
+    )
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id=access_key_id,
+        aws_secret_access_key=secret_access_key,
+        config=config,
+    )
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """Where a deployment keeps its objects: a local directory or an S3 bucket."""
+
+    kind: str
+    local_dir: Path | None
+    base_url: str
+    signing_secret: str
+    bucket: str
+    endpoint_url: str | None
+    region: str
+    access_key_id: str
+    secret_access_key: str
+
+    def open(self) -> ObjectStore:
+        """The store this configuration names."""
+        if self.kind == "s3":
+            client = s3_client(
+                self.endpoint_url, self.region, self.access_key_id, self.secret_access_key
+            )
+            return S3ObjectStore(self.bucket, client)
+        if self.kind == "local":
+            if self.local_dir is None:
+                raise ValueError("a local object store needs a directory")
+            return LocalObjectStore(self.local_dir, self.base_url, self.signing_secret.encode())
+        raise ValueError(f"unknown object store {self.kind!r}")

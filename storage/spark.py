@@ -4,31 +4,38 @@ from __future__ import annotations
 
 import sys
 from datetime import date
+from pathlib import Path
 from typing import Any
-
-from reelflow.settings import Settings
 
 CASSANDRA_FORMAT = "org.apache.spark.sql.cassandra"
 
 
-def spark_config(settings: Settings) -> dict[str, str]:
-    """Session settings: the cached connector jars (no download at run time) and Cassandra."""
+def spark_config(
+    master: str,
+    connector_jars: list[Path],
+    contact_points: list[str],
+    port: int,
+    *,
+    loopback: bool,
+) -> dict[str, str]:
+    """Session settings: the connector's cached jars (no download at run time) and Cassandra.
+
+    `loopback` keeps the driver and its UI on 127.0.0.1 (a machine of its own, no cluster).
+    """
     config = {
-        "spark.master": settings.spark_master,
+        "spark.master": master,
         "spark.app.name": "reelflow",
         # Listed one by one: executors on a cluster fetch each jar by name (no globs there).
-        "spark.jars": ",".join(
-            sorted(str(jar) for jar in (settings.jar_dir / "spark-connector").glob("*.jar"))
-        ),
+        "spark.jars": ",".join(sorted(str(jar) for jar in connector_jars)),
         "spark.sql.extensions": "com.datastax.spark.connector.CassandraSparkExtensions",
-        "spark.cassandra.connection.host": ",".join(settings.cassandra_contact_points),
-        "spark.cassandra.connection.port": str(settings.cassandra_port),
+        "spark.cassandra.connection.host": ",".join(contact_points),
+        "spark.cassandra.connection.port": str(port),
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": "8",
         "spark.ui.showConsoleProgress": "false",
         "spark.pyspark.python": sys.executable,
     }
-    if settings.deployment == "local":
+    if loopback:
         config |= {
             "spark.driver.host": "127.0.0.1",
             "spark.driver.bindAddress": "127.0.0.1",

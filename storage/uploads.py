@@ -22,19 +22,12 @@ from uuid import UUID
 
 from botocore.exceptions import ClientError
 
-from reelflow.settings import Settings
 from storage.catalog import Catalog, Upload
 from storage.objects import ObjectStore, S3ObjectStore
 
 SOURCE_PREFIX = "uploads/"
-PARTIAL_DIR = "uploads-partial"
 PARTIAL_SUFFIX = ".part"
 MULTIPART_GRACE = timedelta(hours=1)
-
-
-def partial_dir(settings: Settings) -> Path:
-    """The directory of the partial files of local uploads."""
-    return settings.state_dir / PARTIAL_DIR
 
 
 def partial_file(directory: Path, upload_id: UUID) -> Path:

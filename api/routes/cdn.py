@@ -19,8 +19,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
 from api.deps import CatalogDep, SettingsDep, StoreDep
-from api.errors import ApiError
-from api.routes.auth import error
+from api.errors import ApiError, error
 from api.signing import UrlSigner
 from storage.catalog import Catalog, NotFound
 from storage.objects import (

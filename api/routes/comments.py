@@ -10,8 +10,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from api.access import can_see, is_admin, visible_video_or_404
 from api.deps import CatalogDep, CurrentUser, OptionalUser
-from api.errors import ApiError
-from api.routes.auth import INVALID_BODY, UNAUTHENTICATED, error
+from api.errors import INVALID_BODY, UNAUTHENTICATED, ApiError, error
 from api.schemas.social import CommentCreate, CommentPublic, CommentsPublic
 from storage.catalog import Comment, CommentCursor, NotFound
 

@@ -17,8 +17,7 @@ from pydantic import ValidationError
 
 from api import access
 from api.deps import CatalogDep, OptionalUser, SettingsDep
-from api.errors import ApiError, not_found
-from api.routes.auth import error
+from api.errors import ApiError, error, not_found
 from api.schemas.videos import ClearKeyJwk, ClearKeyLicense, ClearKeyLicenseRequest
 from media.drm import KEY_BYTES, kid_b64url
 from storage.catalog import DrmScheme, NotFound

@@ -45,8 +45,7 @@ from api.deps import (
     RecommendationsDep,
     SettingsDep,
 )
-from api.errors import ApiError
-from api.routes.auth import UNAUTHENTICATED, error
+from api.errors import UNAUTHENTICATED, ApiError, error
 from api.schemas.social import FeedItemPublic, FeedPublic, SimilarPublic
 from ml.serving import ServedModel
 from storage.catalog import Video, Visibility

@@ -7,8 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import CatalogDep, OptionalUser, SettingsDep
-from api.errors import ApiError
-from api.routes.auth import UNAUTHENTICATED, error
+from api.errors import UNAUTHENTICATED, ApiError, error
 from api.schemas import text_problem
 from api.schemas.social import SearchResultsPublic, VideoCardPublic
 

@@ -18,8 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.billing import HANDLED_EVENTS, Billing, BillingDep, period_end, subscription_change
 from api.deps import AdminUser, CatalogDep, CurrentUser
-from api.errors import ApiError
-from api.routes.auth import INVALID_BODY, UNAUTHENTICATED, error
+from api.errors import INVALID_BODY, UNAUTHENTICATED, ApiError, error
 from api.schemas.billing import (
     PlanPublic,
     PlanUpdate,

@@ -22,14 +22,13 @@ from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CatalogDep, SettingsDep, StoreDep
-from api.errors import ApiError, not_found
-from api.routes.auth import error
+from api.errors import ApiError, error, not_found
 from api.schemas.videos import UploadProgress
 from api.signing import Grant, UrlSigner
 from reelflow.settings import Settings
 from storage.catalog import OPEN_UPLOAD_STATUSES, Catalog, NotFound, Upload, UploadStatus
 from storage.objects import LocalObjectStore, ObjectStore
-from storage.uploads import partial_dir, partial_file
+from storage.uploads import partial_file
 
 router = APIRouter(prefix="/uploads", tags=["uploads"])
 
@@ -57,7 +56,7 @@ def upload_url(settings: Settings, upload: Upload) -> str:
 
 
 def partial_path(settings: Settings, upload_id: UUID) -> Path:
-    return partial_file(partial_dir(settings), upload_id)
+    return partial_file(settings.uploads_partial_dir, upload_id)
 
 
 def discard_partial(settings: Settings, upload_id: UUID) -> None:

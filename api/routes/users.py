@@ -16,15 +16,7 @@ from cassandra.cluster import NoHostAvailable
 from fastapi import APIRouter, Request, status
 
 from api.deps import CatalogDep, CurrentUser, HistoryDep, SettingsDep, history_errors
-from api.errors import ApiError
-from api.routes.auth import (
-    INVALID_BODY,
-    THROTTLED,
-    UNAUTHENTICATED,
-    LoginThrottle,
-    client_address,
-    error,
-)
+from api.errors import INVALID_BODY, THROTTLED, UNAUTHENTICATED, ApiError, error
 from api.schemas.users import (
     PROFILE_DATA_MAX_BYTES,
     CommentExport,
@@ -38,6 +30,7 @@ from api.schemas.users import (
     VideoExport,
 )
 from api.security import hash_password, verify_password
+from api.sessions import LoginThrottle, client_address
 from reelflow.settings import Settings
 from storage.catalog import Catalog, EmailTaken, Role, Video
 

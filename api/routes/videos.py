@@ -19,8 +19,7 @@ from fastapi import APIRouter, Response, status
 
 from api import access
 from api.deps import AdminUser, CatalogDep, CurrentUser, OptionalUser, SettingsDep, StoreDep
-from api.errors import ApiError
-from api.routes.auth import INVALID_BODY, UNAUTHENTICATED, error
+from api.errors import INVALID_BODY, UNAUTHENTICATED, ApiError, error
 from api.routes.cdn import read_range
 from api.routes.uploads import discard_partial, finish_assembled, upload_url
 from api.schemas.videos import (

@@ -9,8 +9,7 @@ from fastapi import APIRouter, Query
 
 from api.access import can_see, require_playback, visible_video_or_404
 from api.deps import CatalogDep, CurrentUser, HistoryDep, SettingsDep, history_errors
-from api.errors import ApiError
-from api.routes.auth import INVALID_BODY, UNAUTHENTICATED, error
+from api.errors import INVALID_BODY, UNAUTHENTICATED, ApiError, error
 from api.schemas.social import HistoryItemPublic, HistoryPublic, ProgressPublic, WatchReport
 
 router = APIRouter(tags=["watching"])

@@ -11,9 +11,9 @@ import pytest
 from playwright.sync_api import Page
 
 from api.main import create_app
+from reelflow import connect
 from reelflow.settings import Settings
 from storage.catalog import Catalog, Visibility
-from storage.objects import object_store_from_settings
 from tests.e2e.site import (
     DESCRIPTION,
     PAGE_TIMEOUT_MS,
@@ -50,7 +50,7 @@ def site(
                 "upload_chunk_max_bytes": UPLOAD_CHUNK_BYTES,
             }
         )
-        store = object_store_from_settings(settings)
+        store = connect.object_store(settings)
         source = library_clip(directory / "clip.mp4")
         with Catalog(settings.postgres_dsn, max_size=4) as catalog:
             library = {}

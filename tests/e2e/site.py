@@ -19,8 +19,8 @@ from dagster import instance_for_test
 from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from api.routes.auth import start_session
 from api.security import hash_password
+from api.sessions import start_session
 from media.samples import make_clip
 from reelflow.settings import Settings
 from storage.catalog import (

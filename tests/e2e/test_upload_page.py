@@ -15,6 +15,7 @@ from playwright.sync_api import Page, Response, expect
 
 from api.main import create_app
 from media.samples import make_clip
+from reelflow import connect
 from reelflow.settings import Settings
 from storage.catalog import Catalog, UploadStatus
 from storage.objects import S3ObjectStore
@@ -54,7 +55,7 @@ def s3_site(
                 "cdn_base_url": f"{url}/cdn",
             }
         )
-        store = S3ObjectStore.from_settings(settings)
+        store = connect.s3_store(settings)
         store.ensure_bucket()
         try:
             with Catalog(settings.postgres_dsn, max_size=4) as catalog:

@@ -28,7 +28,8 @@ from dagster import (
 from psycopg import sql
 
 from assets.engagement import daily_viewing, trending_videos
-from pipelines.resources import CatalogResource, resources_for
+from assets.resources import CatalogResource
+from pipelines.resources import resources_for
 from pipelines.sensors import erasure_sensor
 from reelflow.settings import Settings
 from storage.catalog import Catalog

@@ -42,7 +42,10 @@ from reelflow.settings import Settings
 from storage.spark import spark_config
 
 settings = Settings()
-config = spark_config(settings) | {"spark.executor.memory": "512m", "spark.executor.cores": "1"}
+config = connect.spark_config(settings) | {
+    "spark.executor.memory": "512m",
+    "spark.executor.cores": "1",
+}
 resources = resources_for(settings) | {"pyspark": PySparkResource(spark_config=config)}
 result = materialize([daily_viewing], partition_key=sys.argv[1], resources=resources)
 first = result.asset_materializations_for_node("daily_viewing")[0]

@@ -30,6 +30,7 @@ from api.routes.uploads import upload_url
 from api.security import hash_password
 from api.signing import UrlSigner
 from media.drm import kid_b64url
+from reelflow import connect
 from reelflow.settings import Settings
 from storage.catalog import (
     BillingInterval,
@@ -42,7 +43,7 @@ from storage.catalog import (
     Upload,
     Visibility,
 )
-from storage.objects import ObjectStore, new_version, object_store_from_settings
+from storage.objects import ObjectStore, new_version
 from tests.fixtures.api_module import bearer, isolated_api_settings, new_user
 
 CALLERS = ("anonymous", "other", "owner", "admin", "subscriber")
@@ -179,7 +180,7 @@ def world(
         world = World(
             settings=settings,
             catalog=catalog,
-            store=object_store_from_settings(settings),
+            store=connect.object_store(settings),
             client=client,
             users={who: user.id for who, user in users.items()},
             headers={who: bearer(catalog, settings, user) for who, user in users.items()},

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from api.routes.auth import start_session
+from api.sessions import start_session
 from media.drm import kid_b64url, new_content_key
 from reelflow.settings import Settings
 from storage.catalog import (

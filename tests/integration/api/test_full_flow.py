@@ -27,8 +27,8 @@ from api.main import create_app
 from media import checks
 from media.samples import make_clip
 from pipelines.sensors import upload_sensor
+from reelflow import connect
 from reelflow.settings import Settings
-from storage.objects import object_store_from_settings
 from tests.fixtures.media_pipeline import materialize_video, media_resources
 
 # Small chunks, so that the clip arrives in several and the interruption falls inside it.
@@ -139,7 +139,7 @@ def test_register_upload_play_watch_export_erase(
     completed = api.post(f"{API}/videos/{video_id}/upload/complete", headers=me)
     assert completed.status_code == 202, completed.text
     assert completed.json()["playback"] is None
-    store = object_store_from_settings(flow_settings)
+    store = connect.object_store(flow_settings)
     assert [store.get_bytes(key) for key in store.list(f"uploads/{video_id}/")] == [clip]
 
     run_pipeline(flow_settings, video_id)

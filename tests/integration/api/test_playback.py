@@ -19,10 +19,11 @@ from httpx import Response
 from psycopg import sql
 
 from api.main import create_app
-from api.routes.auth import start_session
+from api.sessions import start_session
 from api.signing import UrlSigner
 from media import checks
 from media.samples import make_clip
+from reelflow import connect
 from reelflow.settings import Settings
 from storage.catalog import (
     BillingInterval,
@@ -33,7 +34,7 @@ from storage.catalog import (
     Visibility,
 )
 from storage.migrate import upgrade
-from storage.objects import ObjectStore, S3ObjectStore, new_version, object_store_from_settings
+from storage.objects import ObjectStore, S3ObjectStore, new_version
 from tests.fixtures.catalog import database_dsn
 from tests.fixtures.media_pipeline import materialize_video
 from tests.fixtures.uploads import finished_upload
@@ -113,7 +114,7 @@ def published(dev_stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> 
             "x264_preset": "ultrafast",
         }
     )
-    store = object_store_from_settings(settings)
+    store = connect.object_store(settings)
     try:
         with Catalog(dsn, max_size=4) as catalog:
             source = make_clip(tmp / "clip.mp4", width=320, height=180, duration_s=3.0)
@@ -520,7 +521,7 @@ def test_cdn_serves_from_s3_with_ranges(published: Published) -> None:
     settings = p.settings.model_copy(
         update={"object_store": "s3", "s3_bucket": f"reelflow-test-{secrets.token_hex(6)}"}
     )
-    store = object_store_from_settings(settings)
+    store = connect.object_store(settings)
     assert isinstance(store, S3ObjectStore)
     store.ensure_bucket()
     try:

@@ -17,16 +17,17 @@ import requests
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from api.routes.auth import start_session
 from api.routes.uploads import partial_path
 from api.routes.videos import sniff_container
+from api.sessions import start_session
 from api.signing import UrlSigner
 from media.samples import make_clip
 from pipelines.definitions import build_definitions
+from reelflow import connect
 from reelflow.settings import Settings
 from storage.catalog import Catalog, EncodingStatus, Role, UploadStatus, Visibility
-from storage.objects import S3ObjectStore, object_store_from_settings
-from storage.uploads import partial_dir, partial_file, sweep_uploads
+from storage.objects import S3ObjectStore
+from storage.uploads import partial_file, sweep_uploads
 
 INITIATE = "/api/v1/videos/upload/initiate"
 CHUNK = 16 * 1024
@@ -163,7 +164,7 @@ def test_interrupted_upload_resumes_from_the_reported_offset(
     upload = catalog.get_upload(upload_id)
     assert upload.status == UploadStatus.COMPLETED
     assert upload.received_bytes == len(clip)
-    store = object_store_from_settings(upload_settings)
+    store = connect.object_store(upload_settings)
     assert store.get_bytes(upload.object_key) == clip
     assert [u.id for u in catalog.list_completed_uploads_pending_ingest()] == [upload_id]
 
@@ -262,7 +263,7 @@ def test_text_file_uploaded_as_video_is_refused_on_complete(
 
     upload = catalog.get_upload(UUID(str(ticket["upload_id"])))
     assert upload.status == UploadStatus.ABORTED
-    assert not object_store_from_settings(upload_settings).exists(upload.object_key)
+    assert not connect.object_store(upload_settings).exists(upload.object_key)
     assert catalog.get_video(upload.video_id).encoding_status == EncodingStatus.PENDING
     assert catalog.list_completed_uploads_pending_ingest() == []
 
@@ -310,7 +311,7 @@ def s3_settings(api_settings: Settings, tmp_path: Path) -> Iterator[Settings]:
             "upload_chunk_max_bytes": 5 * 1024**2,
         }
     )
-    store = object_store_from_settings(settings)
+    store = connect.object_store(settings)
     assert isinstance(store, S3ObjectStore)
     store.ensure_bucket()
     yield settings
@@ -365,7 +366,7 @@ def test_s3_multipart_upload_with_presigned_parts(
         )
         assert done.status_code == 202, done.text
 
-    store = object_store_from_settings(s3_settings)
+    store = connect.object_store(s3_settings)
     assert store.get_bytes(upload.object_key) == source
     completed = catalog.get_upload(upload.id)
     assert completed.status == UploadStatus.COMPLETED
@@ -403,7 +404,7 @@ def test_abandoned_local_uploads_expire_and_lose_their_partial_files(
         assert put_chunk(api, str(ticket["upload_url"]), clip[:CHUNK], 0, len(clip)).is_success
     abandoned_id, going_id = UUID(str(abandoned["upload_id"])), UUID(str(going["upload_id"]))
     # What a crash left: a partial file of an upload the catalog never knew.
-    stray = partial_file(partial_dir(upload_settings), UUID(int=7))
+    stray = partial_file(upload_settings.uploads_partial_dir, UUID(int=7))
     stray.write_bytes(b"x" * 1000)
     expire(upload_settings, abandoned_id)
 
@@ -441,7 +442,7 @@ def test_abandoned_local_uploads_expire_and_lose_their_partial_files(
 def test_abandoned_s3_uploads_are_aborted_and_young_unknown_ones_kept(
     s3_settings: Settings, catalog: Catalog, clip: bytes
 ) -> None:
-    store = object_store_from_settings(s3_settings)
+    store = connect.object_store(s3_settings)
     assert isinstance(store, S3ObjectStore)
 
     def multiparts() -> dict[str, str]:

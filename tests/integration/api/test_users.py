@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from reelflow import connect
 from reelflow.settings import Settings
 from storage.catalog import BillingInterval, Catalog, Role, SubscriptionStatus
 from storage.history import History
@@ -31,7 +32,7 @@ JSON = {"Content-Type": "application/json"}
 @pytest.fixture
 def app_history(api_settings: Settings) -> Iterator[History]:
     """History on the keyspace the app under test uses, connected the way the app connects."""
-    with History.connect(api_settings) as history:
+    with connect.history(api_settings) as history:
         yield history
 
 

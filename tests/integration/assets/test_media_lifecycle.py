@@ -18,15 +18,16 @@ from dagster import (
     materialize,
 )
 
+from assets.resources import MediaResource
 from media import checks
 from media.ladder import plan_ladder
 from media.probe import probe
 from media.samples import make_clip
-from pipelines.resources import MediaResource
 from pipelines.sensors import upload_sensor
+from reelflow import connect
 from reelflow.settings import Settings
 from storage.catalog import Catalog, EncodingStatus, StreamFormat, Visibility
-from storage.objects import ObjectStore, S3ObjectStore, object_store_from_settings
+from storage.objects import ObjectStore, S3ObjectStore
 from tests.fixtures.media_pipeline import MEDIA_ASSETS, MEDIA_CHECKS, media_resources
 from tests.fixtures.uploads import finished_upload
 
@@ -59,7 +60,7 @@ def platform(
         "x264_preset": "ultrafast",
     }
     settings = dev_stack.model_copy(update=update)
-    store = object_store_from_settings(settings)
+    store = connect.object_store(settings)
     if isinstance(store, S3ObjectStore):
         store.ensure_bucket()
     with instance_for_test() as instance:

@@ -17,7 +17,7 @@ import pytest
 from dagster import AssetKey, AssetMaterialization, RunsFilter, instance_for_test
 
 from api.security import hash_password
-from reelflow.demo import (
+from cli.demo import (
     ART_LOVERS,
     MEDIA_JOB,
     PARTITION_TAG,
@@ -230,7 +230,7 @@ def test_serve_answers_then_stops_every_process(
 SPARK_THEN_STOP = """
 from pyspark import SparkContext
 from pyspark.sql import SparkSession
-from reelflow.demo import stop_spark
+from cli.demo import stop_spark
 
 def count(n):
     return SparkSession.builder.master("local[1]").getOrCreate().range(n).count()

@@ -14,7 +14,7 @@ from dagster import (
 )
 
 from assets.engagement import INTERACTIONS_KEY
-from pipelines.resources import CatalogResource
+from assets.resources import CatalogResource
 from pipelines.sensors import ERASURE_TAG, erasure_sensor
 from storage.catalog import Catalog
 

@@ -32,6 +32,7 @@ from api.main import create_app
 from assets.recommendations import MODEL_KEY, promoted_model, recommendation_model
 from ml.serving import MODEL_PREFIX
 from pipelines.resources import resources_for
+from reelflow import connect
 from reelflow.settings import Settings
 from storage.catalog import Catalog, Role, Video, Visibility
 from storage.engagement import INTERACTIONS, pseudonym, pseudonym_key, write_partition
@@ -106,7 +107,7 @@ def write_days(store: LocalObjectStore, rows: pd.DataFrame) -> None:
 @pytest.fixture
 def world(api_settings: Settings, catalog: Catalog, client: TestClient, make_account: Any) -> World:
     settings = api_settings.model_copy(update={"reco_reload_s": 0.1})
-    store = LocalObjectStore.from_settings(settings)
+    store = connect.object_store(settings)
     owner = make_account(Role.CREATOR)
     videos = {}
     for i in range(10):

@@ -11,6 +11,7 @@ from uuid import UUID, uuid4
 import psycopg
 import pytest
 
+from reelflow import connect
 from reelflow.settings import Settings
 from storage.catalog import (
     BillingInterval,
@@ -75,7 +76,7 @@ def publish(catalog: Catalog, video: Video, version: str = "v1") -> Video:
 def test_catalog_from_settings(settings: Settings, catalog_dsn: str) -> None:
     configured = settings.model_copy(update={"postgres_dsn": catalog_dsn, "postgres_pool_max": 2})
 
-    with Catalog.from_settings(configured) as catalog:
+    with connect.catalog(configured) as catalog:
         user = catalog.create_user("settings@example.com", "hash")
         assert catalog.get_user(user.id) == user
 

@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 import pytest
 from cassandra.cluster import Session
 
+from reelflow import connect
 from reelflow.settings import Settings
 from storage.history import (
     History,
@@ -347,7 +348,7 @@ def test_connect_applies_the_schema_and_serves_history(
     configured = settings.model_copy(update={"cassandra_keyspace": history_keyspace})
     user, video = uuid4(), uuid4()
 
-    with History.connect(configured) as history:
+    with connect.history(configured) as history:
         assert history.session.cluster.protocol_version == 5
         watch(history, user, video, 33.0, T0)
         progress = history.get_progress(user, video)

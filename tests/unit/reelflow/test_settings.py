@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from reelflow.cli import main
+from cli.main import main
 from reelflow.settings import Settings
 
 REAL_SECRETS = {

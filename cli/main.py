@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 from pydantic import ValidationError
 
+from reelflow import connect
 from reelflow.settings import Settings
 
 
@@ -52,12 +53,11 @@ def _bootstrap(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def _migrate(settings: Settings, _: argparse.Namespace) -> int:
-    from storage.history import History
     from storage.migrate import current, upgrade
 
     upgrade(settings.postgres_dsn)
     print(f"postgres   schema at revision {current(settings.postgres_dsn)}")
-    history = History.connect(settings)
+    history = connect.history(settings)
     history.close()
     print(f"cassandra  keyspace {settings.cassandra_keyspace} up to date")
     return 0
@@ -108,7 +108,6 @@ def _seed_events(settings: Settings, args: argparse.Namespace) -> int:
     """Write generated watch events through the history code, as the API would."""
     import psycopg
 
-    from storage.history import History
     from storage.seed import SeedVideo, catalog_videos, seed_events
 
     videos: int | list[SeedVideo] = args.videos
@@ -117,7 +116,7 @@ def _seed_events(settings: Settings, args: argparse.Namespace) -> int:
             videos = catalog_videos(conn, args.videos)
         if not videos:
             raise RuntimeError("the catalog has no published video to watch")
-    with History.connect(settings) as history:
+    with connect.history(settings) as history:
         summary = seed_events(
             history, users=args.users, videos=videos, days=args.days, seed=args.seed
         )
@@ -130,7 +129,7 @@ def _seed_events(settings: Settings, args: argparse.Namespace) -> int:
 
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
     """Seed a demo library, materialize every asset, then serve the Dagster UI and the API."""
-    from reelflow.demo import DEFAULT_DAYS, DEFAULT_VIEWERS, DemoOptions, run_demo
+    from cli.demo import DEFAULT_DAYS, DEFAULT_VIEWERS, DemoOptions, run_demo
 
     options = DemoOptions(
         days=args.days or DEFAULT_DAYS,

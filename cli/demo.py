@@ -61,6 +61,7 @@ from api.security import hash_password, verify_password
 from assets.engagement import GROUP as ENGAGEMENT
 from devstack import services
 from media.samples import make_clip
+from reelflow import connect
 from reelflow.settings import PROJECT_ROOT, Settings
 from storage.catalog import (
     BillingInterval,
@@ -75,7 +76,7 @@ from storage.catalog import (
 )
 from storage.history import History
 from storage.migrate import upgrade
-from storage.objects import ObjectStore, object_store_from_settings
+from storage.objects import ObjectStore
 from storage.seed import (
     Report,
     SeedVideo,
@@ -983,14 +984,14 @@ def build_platform(
 ) -> list[RunOutcome]:
     """Accounts, library, watch events and every asset, reusing what exists; the runs made."""
     runs = Runs(instance)
-    with Catalog.from_settings(settings) as catalog:
+    with connect.catalog(settings) as catalog:
         with _phase("accounts and library"):
             users = seed_users(catalog)
             for change in users.changes:
                 say(f"  {change}")
             library = seed_library(
                 catalog,
-                object_store_from_settings(settings),
+                connect.object_store(settings),
                 users.creator,
                 demo_clips(options.real_media_dir),
                 settings.state_dir / "demo" / "clips",
@@ -1004,7 +1005,7 @@ def build_platform(
                 say(f"  all {len(library)} videos are published")
             materialize_videos(runs, library, todo)
         days = days_ending(datetime.now(UTC).date() - timedelta(days=1), options.days)
-        with _phase(f"watch events, {days[0]} to {days[-1]}"), History.connect(settings) as history:
+        with _phase(f"watch events, {days[0]} to {days[-1]}"), connect.history(settings) as history:
             watchable = watchable_videos(catalog, library)
             written = seed_watch_events(history, users, watchable, days, options.viewers)
             if not watchable:
@@ -1037,7 +1038,7 @@ def start_services(settings: Settings) -> list[str]:
         state = "started" if status.name in started else "running"
         say(f"  {status.name:<12} {state:<8} {status.endpoint}")
     upgrade(settings.postgres_dsn)
-    History.connect(settings).close()
+    connect.history(settings).close()
     return started
 
 

@@ -1,0 +1,1 @@
+"""The `reelflow` command: dev stack, migrations, the API, seeding, the demo."""
