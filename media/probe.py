@@ -17,6 +17,7 @@ from statistics import median
 from typing import Any, Literal
 
 from media import tools
+from media.containers import HEAD_BYTES, sniff_container
 
 RejectReason = Literal[
     "empty_file",
@@ -47,18 +48,6 @@ IMAGE_FORMATS = frozenset({"image2", "image2pipe"})
 IMAGE_FORMAT_SUFFIX = "_pipe"
 # Magic numbers of containers we would accept: a file starting with one that ffprobe cannot
 # open is a damaged video, not some other kind of file.
-CONTAINER_MAGIC: tuple[tuple[int, bytes], ...] = (
-    (4, b"ftyp"),
-    (4, b"moov"),
-    (4, b"mdat"),
-    (4, b"free"),
-    (4, b"wide"),
-    (0, b"\x1a\x45\xdf\xa3"),  # Matroska / WebM
-    (0, b"RIFF"),
-    (0, b"FLV"),
-    (0, b"OggS"),
-    (0, b"\x00\x00\x01\xba"),  # MPEG-PS
-)
 # Rates a variable-frame-rate source is snapped to when its nominal rate is within 3% of one.
 STANDARD_RATES = (
     Fraction(24000, 1001),
@@ -237,8 +226,7 @@ def _ffprobe(src: Path) -> dict[str, Any]:
 
 def _looks_like_container(src: Path) -> bool:
     with src.open("rb") as f:
-        head = f.read(16)
-    return any(head[at : at + len(magic)] == magic for at, magic in CONTAINER_MAGIC)
+        return sniff_container(f.read(HEAD_BYTES)) is not None
 
 
 def _first(streams: list[dict[str, Any]], codec_type: str) -> dict[str, Any] | None:

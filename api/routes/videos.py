@@ -37,6 +37,7 @@ from api.schemas.videos import (
 from api.signing import UrlSigner, cdn_url, signed_poster_url
 from media import drm as media_drm
 from media import encode
+from media.containers import HEAD_BYTES, sniff_container
 from media.thumbnails import VTT_NAME
 from reelflow.settings import Settings
 from storage.catalog import (
@@ -73,41 +74,6 @@ S3_MAX_PARTS = 10_000
 ACCEPTED_CONTENT_TYPES = frozenset(
     {DEFAULT_CONTENT_TYPE, "application/mp4", "application/x-matroska", "application/mxf"}
 )
-SNIFF_BYTES = 1024
-# ISO BMFF boxes a movie file starts with.
-ISO_BMFF_BOXES = frozenset({b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot"})
-# ISO BMFF brands of still images (HEIF, AVIF) that would otherwise pass as MP4.
-IMAGE_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"mif1", b"mif2", b"avif", b"jpx "})
-# Container signatures at offset 0 (`media.probe.CONTAINER_MAGIC` names most of them too).
-LEADING_MAGIC: tuple[tuple[bytes, str], ...] = (
-    (b"\x1a\x45\xdf\xa3", "matroska/webm"),
-    (b"FLV", "flv"),
-    (b"OggS", "ogg"),
-    (b"\x00\x00\x01\xba", "mpeg-ps"),
-    (b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", "asf"),
-    (b"\x06\x0e\x2b\x34\x02\x05\x01\x01", "mxf"),
-)
-TS_PACKET = 188
-M2TS_PACKET = 192
-
-
-def sniff_container(head: bytes) -> str | None:
-    """The video container the first bytes of a file belong to, or None (images, text...)."""
-    if len(head) >= 12 and head[4:8] in ISO_BMFF_BOXES:
-        if head[4:8] == b"ftyp" and head[8:12] in IMAGE_BRANDS:
-            return None
-        return "iso-bmff"
-    for magic, name in LEADING_MAGIC:
-        if head.startswith(magic):
-            return name
-    if head.startswith(b"RIFF") and head[8:12] == b"AVI ":
-        return "avi"
-    # MPEG-TS: a 0x47 sync byte at the start of every packet (M2TS adds a 4-byte timestamp).
-    for size, start in ((TS_PACKET, 0), (M2TS_PACKET, 4)):
-        syncs = range(start, min(len(head), start + 3 * size), size)
-        if len(syncs) >= 2 and all(head[i] == 0x47 for i in syncs):
-            return "mpeg-ts"
-    return None
 
 
 def _content_type_accepted(content_type: str) -> bool:
@@ -349,7 +315,7 @@ def _discard_source(store: ObjectStore, catalog: Catalog, upload: Upload) -> Non
 
 
 def _read_head(store: ObjectStore, key: str) -> bytes:
-    return b"".join(read_range(store, key, 0, SNIFF_BYTES))
+    return b"".join(read_range(store, key, 0, HEAD_BYTES))
 
 
 @router.post(
