@@ -9,7 +9,7 @@ export DAGSTER_HOME := $(STATE)/dagster
 export SPARK_LOCAL_IP := 127.0.0.1
 export PYSPARK_PYTHON := $(CURDIR)/$(BIN)/python
 
-.PHONY: bootstrap system tools services migrate down status lint test demo clean
+.PHONY: bootstrap system tools services migrate down status lint test screenshots demo clean
 
 bootstrap: system $(VENV)/.installed tools $(DAGSTER_HOME)/dagster.yaml
 
@@ -49,6 +49,14 @@ lint: $(VENV)/.installed
 test: bootstrap lint
 	$(BIN)/reelflow devstack up
 	status=0; $(BIN)/pytest $(PYTEST_ARGS) || status=$$?; \
+	$(BIN)/reelflow devstack down; exit $$status
+
+# The README's pictures of the player and the Dagster asset graph, taken again by the browser
+# tests that show them (other test runs leave theirs in .state/screenshots/).
+screenshots: bootstrap
+	$(BIN)/reelflow devstack up
+	status=0; REELFLOW_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(BIN)/pytest \
+		tests/e2e/test_player.py tests/e2e/test_dagster_ui.py || status=$$?; \
 	$(BIN)/reelflow devstack down; exit $$status
 
 # Seeds a small library, materializes every asset, then serves the Dagster UI (:3000) and the

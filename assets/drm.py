@@ -15,9 +15,10 @@ from dagster import (
 from assets.ingest import GROUP, TRANSIENT_RETRY, SourceVideo, video_check, videos
 from assets.resources import CatalogResource, MediaResource
 from assets.transcode import Renditions, combine
-from media import checks
+from media import checks, manifests
 from media import drm as media_drm
 from media.drm import Aes128Package, ContentKey, ProtectedPackage
+from reelflow import layout
 from storage.catalog import DrmScheme, Visibility
 
 
@@ -85,7 +86,7 @@ def protected_streams(
         streams,
         aes_key.key,
         media.hls_key_uri(source_video.video_id),
-        work / "hls-aes",
+        work / layout.HLS_AES,
         segment_s=renditions.ladder.segment_duration_s,
         work_dir=work,
     )
@@ -141,7 +142,7 @@ def protected_decrypts_to_clear(
     clear = {stream.name: stream.files for stream in media_drm.clear_streams(renditions.encoded)}
     outcomes = {}
     for name, playlist in package.media_playlists.items():
-        parsed = checks.parse_media_playlist(playlist.read_text())
+        parsed = manifests.parse_media_playlist(playlist.read_text())
         encrypted = [playlist.parent / uri for uri in parsed.uris]
         outcomes[name] = checks.decrypts_to_clear(clear[name], encrypted, key.content_key)
     return combine(outcomes)

@@ -9,7 +9,7 @@ from dagster import (
 
 from assets.ingest import GROUP, video_check, videos
 from assets.transcode import Renditions, check_result
-from media import checks
+from media import checks, manifests
 from media.encode import EncodeResult
 
 
@@ -17,9 +17,9 @@ from media.encode import EncodeResult
 def packaged_streams(context: AssetExecutionContext, renditions: Renditions) -> EncodeResult:
     """Static VOD HLS master/media playlists and a DASH MPD, sharing one set of segments."""
     encoded = renditions.encoded
-    master = checks.parse_master_playlist(encoded.hls_master.read_text())
+    master = manifests.parse_master_playlist(encoded.hls_master.read_text())
     dash_files = {
-        path.resolve() for stream in checks.mpd_streams(encoded.mpd) for path in stream.files
+        path.resolve() for stream in manifests.mpd_streams(encoded.mpd) for path in stream.files
     }
     hls_files = {path.resolve() for path in encoded.media_files}
     context.add_output_metadata(

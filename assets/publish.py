@@ -13,15 +13,12 @@ from assets.resources import CatalogResource, MediaResource, ObjectStoreResource
 from assets.transcode import Renditions
 from media.encode import EncodeResult
 from media.thumbnails import Thumbnails
+from reelflow import layout
 from storage.catalog import NewStreamAsset, StreamFormat
 
 # Versions kept in the object store: the published one and the one before it, which players
 # that loaded their manifest just before the switch may still be reading.
 KEEP_VERSIONS = 2
-
-
-def video_prefix(video_id: str) -> str:
-    return f"videos/{video_id}"
 
 
 def stage_tree(source: Path, target: Path) -> None:
@@ -54,14 +51,14 @@ def published_video(
     cmaf, aes128 = protected_streams.cmaf, protected_streams.aes128
     # A premium video is published encrypted only: its clear segments never leave the worker.
     if cmaf is not None and aes128 is not None:
-        stage_tree(cmaf.out_dir, staging / "stream")
-        stage_tree(aes128.out_dir, staging / "hls-aes")
+        stage_tree(cmaf.out_dir, staging / layout.STREAM)
+        stage_tree(aes128.out_dir, staging / layout.HLS_AES)
         mpd = cmaf.mpd.relative_to(cmaf.out_dir)
         master = cmaf.hls_master.relative_to(cmaf.out_dir)
         playlists = {name: p.relative_to(cmaf.out_dir) for name, p in cmaf.media_playlists.items()}
         key_id = UUID(protected_streams.key_id) if protected_streams.key_id else None
     else:
-        stage_tree(packaged_streams.out_dir, staging / "stream")
+        stage_tree(packaged_streams.out_dir, staging / layout.STREAM)
         mpd = packaged_streams.mpd.relative_to(packaged_streams.out_dir)
         master = packaged_streams.hls_master.relative_to(packaged_streams.out_dir)
         playlists = {
@@ -69,12 +66,11 @@ def published_video(
             for r in packaged_streams.renditions
         }
         key_id = None
-    stage_tree(thumbnails.poster.parent, staging / "thumbs")
+    stage_tree(thumbnails.poster.parent, staging / layout.THUMBS)
 
     store = object_store.store()
-    prefix = video_prefix(video_id)
+    prefix = layout.video_prefix(video_id)
     version = store.publish(prefix, staging)
-    base = f"{prefix}/{version}"
     rows = [
         NewStreamAsset(
             width=output.rung.width,
@@ -82,7 +78,7 @@ def published_video(
             bitrate=output.rung.bandwidth,
             codec=output.rung.codecs,
             format=stream_format,
-            cdn_url=media.cdn_url(f"{base}/stream/{path}"),
+            cdn_url=media.cdn_url(layout.stream_key(video_id, version, path)),
             drm_key_id=key_id,
         )
         for output in renditions.encoded.renditions
@@ -91,7 +87,7 @@ def published_video(
             (StreamFormat.HLS, playlists[output.rung.name]),
         )
     ]
-    poster_url = media.cdn_url(f"{base}/thumbs/{thumbnails.poster.name}")
+    poster_url = media.cdn_url(layout.thumbs_key(video_id, version, thumbnails.poster.name))
     catalog.catalog.publish_video(
         UUID(video_id), version, rows, poster_url, source_video.info.duration_s
     )
@@ -101,11 +97,11 @@ def published_video(
     context.add_output_metadata(
         {
             "version": version,
-            "dash": MetadataValue.url(media.cdn_url(f"{base}/stream/{mpd}")),
-            "hls": MetadataValue.url(media.cdn_url(f"{base}/stream/{master}")),
+            "dash": MetadataValue.url(media.cdn_url(layout.stream_key(video_id, version, mpd))),
+            "hls": MetadataValue.url(media.cdn_url(layout.stream_key(video_id, version, master))),
             "encrypted": key_id is not None,
             "stream_assets": len(rows),
-            "objects": len(store.list(base)),
+            "objects": len(store.list(layout.version_prefix(video_id, version))),
             "pruned_versions": len(removed),
         }
     )

@@ -26,21 +26,20 @@ import argparse
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, closing, contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from uuid import UUID, uuid4
 
 import httpx
 from fastapi import FastAPI
+from portpicker import pick_unused_port
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Run as a script, this file's directory comes first on the path and `bench/api.py` would be
@@ -49,6 +48,8 @@ sys.path[0] = str(PROJECT_ROOT)
 
 from api.sessions import start_session  # noqa: E402
 from bench.scratch import publish_rows_only, scratch_settings  # noqa: E402
+from devstack.network import port_open  # noqa: E402
+from devstack.processes import Server, ServerError  # noqa: E402
 from reelflow.settings import Settings  # noqa: E402
 from storage.catalog import Catalog, Role  # noqa: E402
 
@@ -159,7 +160,7 @@ def main() -> None:
             f"seeded {len(world.videos)} published videos and {len(world.tokens)} viewers "
             f"in {time.perf_counter() - started:.1f} s"
         )
-        api_port, bare_port = free_port(), free_port()
+        api_port, bare_port = pick_unused_port(), pick_unused_port()
         stack.enter_context(server(reelflow_api_command(api_port), settings, api_port))
         stack.enter_context(server(bare_command(bare_port), settings, bare_port))
         scripts = {
@@ -206,13 +207,6 @@ def seed(settings: Settings, *, videos: int, users: int) -> World:
     return World(settings, video_ids, tokens)
 
 
-def free_port() -> int:
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def reelflow_api_command(port: int) -> list[str]:
     reelflow = Path(sys.executable).with_name("reelflow")
     return [str(reelflow), "api", "--host", "127.0.0.1", "--port", str(port)]
@@ -240,36 +234,21 @@ def environment(settings: Settings, port: int) -> dict[str, str]:
 @contextmanager
 def server(command: list[str], settings: Settings, port: int) -> Iterator[None]:
     """Run `command` until the block ends; it must answer on `port` within READY_TIMEOUT_S."""
-    log = tempfile.TemporaryFile()
-    process = subprocess.Popen(
-        command,
-        cwd=PROJECT_ROOT,
-        env=environment(settings, port),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                log.seek(0)
-                sys.exit(f"{command[0]} exited:\n{log.read().decode(errors='replace')}")
+    with tempfile.TemporaryDirectory(prefix="reelflow-bench-") as logs:
+        process = Server.start(
+            Path(command[0]).name,
+            command,
+            log=Path(logs) / "server.log",
+            cwd=PROJECT_ROOT,
+            env=environment(settings, port),
+            endpoint=f"127.0.0.1:{port}",
+        )
+        with process:
             try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    sys.exit(f"{' '.join(command)} did not answer on port {port}")
-                time.sleep(0.2)
-        yield
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+                process.wait_ready(lambda: port_open(port), READY_TIMEOUT_S)
+            except ServerError as exc:
+                sys.exit(str(exc))
+            yield
 
 
 def requests_of(name: str, world: World) -> list[tuple[str, str, dict[str, str], str | None]]:

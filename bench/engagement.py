@@ -52,13 +52,8 @@ from storage.engagement import (
     pseudonym_key,
     pseudonymise,
 )
-from storage.history import (
-    CONSISTENCY,
-    FINISHED_FRACTION,
-    History,
-    apply_schema,
-    event_bucket,
-)
+from storage.history import FINISHED_FRACTION, History, event_bucket
+from storage.keyspace import CONSISTENCY, apply_schema
 from storage.seed import Report, generate_reports, make_videos, write_reports
 
 FIRST_DAY = date(2026, 1, 1)

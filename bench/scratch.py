@@ -12,10 +12,10 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 
-from reelflow import connect
+from reelflow import connect, layout
 from reelflow.settings import Settings
 from storage.catalog import Catalog, NewStreamAsset, StreamFormat, Video, Visibility
-from storage.history import DDL_TIMEOUT_S, apply_schema
+from storage.keyspace import DDL_TIMEOUT_S, apply_schema
 from storage.migrate import upgrade
 from storage.objects import new_version
 
@@ -70,7 +70,7 @@ def publish_rows_only(
         creator_id, title, description=description, tags=tags, visibility=Visibility.PUBLIC
     )
     version = new_version()
-    base = f"{settings.cdn_base_url}/videos/{video.id}/{version}"
+    cdn = settings.cdn_base_url.rstrip("/")
     assets = [
         NewStreamAsset(
             width=width,
@@ -78,12 +78,13 @@ def publish_rows_only(
             bitrate=height * 2_000,
             codec="avc1.64001f",
             format=stream_format,
-            cdn_url=f"{base}/stream/{name}",
+            cdn_url=f"{cdn}/{layout.stream_key(video.id, version, name)}",
         )
         for width, height in ((640, 360), (1280, 720))
         for stream_format, name in (
-            (StreamFormat.HLS, "master.m3u8"),
-            (StreamFormat.DASH, "manifest.mpd"),
+            (StreamFormat.HLS, layout.HLS_MASTER_NAME),
+            (StreamFormat.DASH, layout.MPD_NAME),
         )
     ]
-    return catalog.publish_video(video.id, version, assets, f"{base}/thumbs/poster.jpg", 600.0)
+    poster = f"{cdn}/{layout.thumbs_key(video.id, version, layout.POSTER_NAME)}"
+    return catalog.publish_video(video.id, version, assets, poster, 600.0)

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from media import checks, tools
+from media import manifests, tools
 from media.encode import EncodeResult, encode_ladder
 from media.ladder import Ladder, plan_ladder
 from media.probe import SourceInfo, probe
@@ -178,11 +178,11 @@ def _ours(source: Path, info: SourceInfo, ladder: Ladder, out: Path, preset: str
 def _package(encoded: EncodeResult) -> tuple[int, int]:
     """The work of the `packaged_streams` asset (assets/package.py) without its Dagster context:
     parse the HLS master and the MPD, count the segments both name, sum the package's bytes."""
-    master = checks.parse_master_playlist(encoded.hls_master.read_text())
+    master = manifests.parse_master_playlist(encoded.hls_master.read_text())
     if not master.variants:
         raise RuntimeError("the HLS master playlist lists no variants")
     dash_files = {
-        path.resolve() for stream in checks.mpd_streams(encoded.mpd) for path in stream.files
+        path.resolve() for stream in manifests.mpd_streams(encoded.mpd) for path in stream.files
     }
     hls_files = {path.resolve() for path in encoded.media_files}
     return len(dash_files & hls_files), encoded.total_bytes

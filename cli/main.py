@@ -71,6 +71,8 @@ def _reprocess(settings: Settings, args: argparse.Namespace) -> int:
     from pathlib import Path
     from uuid import UUID
 
+    from cli.demo.lifecycle import PARTITION_TAG
+    from pipelines.jobs import media_lifecycle
     from reelflow.settings import PROJECT_ROOT
 
     env = dict(os.environ)
@@ -79,13 +81,13 @@ def _reprocess(settings: Settings, args: argparse.Namespace) -> int:
     for video_id in args.video_ids:
         partition = str(UUID(video_id))
         subprocess.run(
-            [dagster, "job", "launch", "-j", "media_lifecycle"]
+            [dagster, "job", "launch", "-j", media_lifecycle.name]
             + ["-w", str(PROJECT_ROOT / "workspace.yaml")]
-            + ["--tags", json.dumps({"dagster/partition": partition})],
+            + ["--tags", json.dumps({PARTITION_TAG: partition})],
             env=env,
             check=True,
         )
-        print(f"queued media_lifecycle for video {partition}")
+        print(f"queued {media_lifecycle.name} for video {partition}")
     return 0
 
 

@@ -10,12 +10,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import urllib.error
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from devstack.services import HOST, Service, ServiceError
+from devstack.network import HOST, http_ok
+from devstack.service import Service, ServiceError
 from reelflow.settings import Settings
 
 STRIPE_MOCK_MODULE = "github.com/stripe/stripe-mock"
@@ -85,11 +84,8 @@ class StripeMock(Service):
 
     def is_ready(self) -> bool:
         api_key = self.settings.stripe_api_key.get_secret_value()
-        request = urllib.request.Request(
-            f"{self.endpoint}/v1/customers", headers={"Authorization": f"Bearer {api_key}"}
+        return http_ok(
+            f"{self.endpoint}/v1/customers",
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout_s=2,
         )
-        try:
-            with urllib.request.urlopen(request, timeout=2) as response:
-                return bool(response.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from devstack.services import ServiceError
+from devstack.service import ServiceError
 from reelflow.settings import PROJECT_ROOT
 
 WEB_DIR = PROJECT_ROOT / "web"

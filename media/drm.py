@@ -25,10 +25,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from media import tools
-from media.encode import EncodeResult
+from reelflow import layout
+
+if TYPE_CHECKING:
+    # For annotations only: media.encode imports media.manifests, which imports this module.
+    from media.encode import EncodeResult
 
 StreamKind = Literal["video", "audio"]
 Scheme = Literal["cbcs", "cenc"]
@@ -41,8 +45,6 @@ CENC_SCHEME_URI = "urn:mpeg:dash:mp4protection:2011"
 HLS_METHOD: dict[Scheme, str] = {"cbcs": "SAMPLE-AES", "cenc": "SAMPLE-AES-CTR"}
 # Packager's HLS key URI when none is given: the key ID (never the key) in a data URI.
 KEY_ID_URI_PREFIX = "data:text/plain;base64,"
-MPD_NAME = "manifest.mpd"
-HLS_MASTER_NAME = "master.m3u8"
 # Names become directory and playlist names, so keep them to characters safe in URLs.
 STREAM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 # 2 ms on 2 s: above any timestamp rounding (ticks of 1/15360 s and finer), under a frame.
@@ -195,8 +197,8 @@ def encrypt_cmaf(
             # over different samples (a re-encode) would leak plaintext.
             cmd += ["--iv", _checked(key.iv, "IV").hex()]
         cmd += ["--clear_lead", "0", "--segment_duration", _cut_slot(segment_s)]
-        cmd += ["--generate_static_live_mpd", "--mpd_output", str(staging / MPD_NAME)]
-        cmd += ["--hls_master_playlist_output", str(staging / HLS_MASTER_NAME)]
+        cmd += ["--generate_static_live_mpd", "--mpd_output", str(staging / layout.MPD_NAME)]
+        cmd += ["--hls_master_playlist_output", str(staging / layout.HLS_MASTER_NAME)]
         cmd += ["--hls_playlist_type", "VOD"]
         if hls_key_uri:
             cmd += ["--hls_key_uri", hls_key_uri]
@@ -208,8 +210,8 @@ def encrypt_cmaf(
                 _add_identity_key_tag(playlist, HLS_METHOD[scheme], key_uri)
     return ProtectedPackage(
         out_dir=out_dir,
-        mpd=out_dir / MPD_NAME,
-        hls_master=out_dir / HLS_MASTER_NAME,
+        mpd=out_dir / layout.MPD_NAME,
+        hls_master=out_dir / layout.HLS_MASTER_NAME,
         media_playlists={r.name: out_dir / f"{r.name}.m3u8" for r in renditions},
         scheme=scheme,
         key_id_hex=kid_hex(key.key_id),
@@ -272,12 +274,13 @@ def encrypt_hls_aes128(
             cmd += ["-hls_playlist_type", "vod", "-hls_segment_type", "mpegts"]
             cmd += ["-hls_key_info_file", str(key_info)]
             cmd += ["-hls_segment_filename", str(staging / "%v" / "seg_%05d.ts")]
-            cmd += ["-master_pl_name", HLS_MASTER_NAME, "-var_stream_map", " ".join(stream_map)]
+            cmd += ["-master_pl_name", layout.HLS_MASTER_NAME]
+            cmd += ["-var_stream_map", " ".join(stream_map)]
             cmd += [str(staging / "%v" / "index.m3u8")]
             tools.run(cmd, timeout=FFMPEG_TIMEOUT_S)
     return Aes128Package(
         out_dir=out_dir,
-        master=out_dir / HLS_MASTER_NAME,
+        master=out_dir / layout.HLS_MASTER_NAME,
         media_playlists={v.name: out_dir / v.name / "index.m3u8" for v in videos},
         key_uri=key_uri,
         iv_hex=iv.hex(),

@@ -30,18 +30,23 @@ from pathlib import Path
 
 from media import tools
 from media.ladder import AUDIO_CODECS, Ladder, Rung
+from media.manifests import (
+    ManifestError,
+    MediaPlaylist,
+    MpdRepresentation,
+    parse_media_playlist,
+    parse_mpd,
+)
 from media.probe import SourceInfo
+from reelflow import layout
 
 ProgressCallback = Callable[[float, str], None]
 
-MPD_NAME = "manifest.mpd"
-HLS_MASTER_NAME = "master.m3u8"
 INIT_TEMPLATE = "init-$RepresentationID$.m4s"
 MEDIA_TEMPLATE = "seg-$RepresentationID$-$Number%05d$.m4s"
 AUDIO_GROUP = "audio"
 # Wall-clock tags make every re-encode differ and mean nothing for VOD; the type is re-added.
 DROPPED_MEDIA_PLAYLIST_TAGS = ("#EXT-X-PROGRAM-DATE-TIME", "#EXT-X-PLAYLIST-TYPE")
-MPD_NS = "urn:mpeg:dash:schema:mpd:2011"
 PROGRESS_PERIOD_S = 0.25
 
 
@@ -153,8 +158,8 @@ def encode_ladder(
     renditions, audio = _collect(out_dir, ladder)
     return EncodeResult(
         out_dir=out_dir,
-        mpd=out_dir / MPD_NAME,
-        hls_master=out_dir / HLS_MASTER_NAME,
+        mpd=out_dir / layout.MPD_NAME,
+        hls_master=out_dir / layout.HLS_MASTER_NAME,
         renditions=renditions,
         audio=audio,
         wall_s=wall_s,
@@ -205,11 +210,11 @@ def ffmpeg_command(
     segment_us = math.floor(gop / ladder.fps * 1_000_000)
     cmd += ["-f", "dash", "-seg_duration", f"{segment_us / 1_000_000:.6f}"]
     cmd += ["-use_template", "1", "-use_timeline", "1", "-hls_playlist", "1"]
-    cmd += ["-hls_master_name", HLS_MASTER_NAME, "-adaptation_sets", adaptation_sets]
+    cmd += ["-hls_master_name", layout.HLS_MASTER_NAME, "-adaptation_sets", adaptation_sets]
     cmd += ["-format_options", "movflags=+cmaf"]
     cmd += ["-init_seg_name", INIT_TEMPLATE, "-media_seg_name", MEDIA_TEMPLATE]
     cmd += ["-progress", "pipe:1", "-stats_period", str(PROGRESS_PERIOD_S), "-nostats"]
-    cmd.append(str(out_dir / MPD_NAME))
+    cmd.append(str(out_dir / layout.MPD_NAME))
     return cmd
 
 
@@ -268,7 +273,7 @@ def _fraction(frames: str, total_frames: float) -> float:
 def _collect(
     out_dir: Path, ladder: Ladder
 ) -> tuple[tuple[RenditionOutput, ...], StreamFiles | None]:
-    representations = _mpd_representations(out_dir / MPD_NAME)
+    representations = _mpd_representations(out_dir / layout.MPD_NAME)
     streams = {
         rep_id: _stream_files(out_dir, rep_id, rep) for rep_id, rep in representations.items()
     }
@@ -287,94 +292,54 @@ def _finish_outputs(work: Path, ladder: Ladder) -> None:
     streams = [r.files for r in renditions] + ([audio] if audio else [])
     for stream in streams:
         _finish_media_playlist(stream.playlist)
-    _write_master(work / HLS_MASTER_NAME, ladder, renditions, audio)
+    _write_master(work / layout.HLS_MASTER_NAME, ladder, renditions, audio)
     _finish_mpd(
-        work / MPD_NAME,
+        work / layout.MPD_NAME,
         duration_s=max(sum(s.segment_durations_s) for s in streams),
         max_segment_s=max(d for s in streams for d in s.segment_durations_s),
     )
 
 
-@dataclass(frozen=True)
-class _Representation:
-    codecs: str
-    init: str
-    segments: tuple[str, ...]
+def _mpd_representations(mpd_path: Path) -> dict[str, MpdRepresentation]:
+    text = mpd_path.read_text()
+    mpd_type = ET.fromstring(text).get("type")
+    if mpd_type != "static":
+        raise EncodeError(f"MPD type is {mpd_type!r}, expected a static VOD manifest")
+    try:
+        return {rep.id: rep for rep in parse_mpd(text)}
+    except ManifestError as exc:
+        raise EncodeError(f"{mpd_path.name}: {exc}") from exc
 
 
-def _mpd_representations(mpd_path: Path) -> dict[str, _Representation]:
-    root = ET.parse(mpd_path).getroot()
-    ns = {"d": MPD_NS}
-    if root.get("type") != "static":
-        raise EncodeError(f"MPD type is {root.get('type')!r}, expected a static VOD manifest")
-    found: dict[str, _Representation] = {}
-    for rep in root.iterfind(".//d:Representation", ns):
-        rep_id = rep.get("id", "")
-        template = rep.find("d:SegmentTemplate", ns)
-        if template is None:
-            raise EncodeError(f"representation {rep_id} has no SegmentTemplate")
-        count = sum(1 + int(s.get("r", "0")) for s in template.iterfind(".//d:S", ns))
-        start = int(template.get("startNumber", "1"))
-        found[rep_id] = _Representation(
-            codecs=rep.get("codecs", ""),
-            init=_expand(template.get("initialization", ""), rep_id, 0),
-            segments=tuple(
-                _expand(template.get("media", ""), rep_id, number)
-                for number in range(start, start + count)
-            ),
-        )
-    return found
-
-
-def _expand(template: str, rep_id: str, number: int) -> str:
-    def number_field(match: re.Match[str]) -> str:
-        return (match.group(1) or "%d") % number
-
-    return re.sub(r"\$Number(%0\d+d)?\$", number_field, template).replace(
-        "$RepresentationID$", rep_id
-    )
-
-
-def _stream_files(work: Path, rep_id: str, rep: _Representation) -> StreamFiles:
+def _stream_files(work: Path, rep_id: str, rep: MpdRepresentation) -> StreamFiles:
     playlist = work / f"media_{rep_id}.m3u8"
     if not playlist.is_file():
         raise EncodeError(f"HLS media playlist {playlist.name} is missing")
-    init_uri, segment_uris, durations = _parse_media_playlist(playlist.read_text())
+    hls = _media_playlist(playlist.read_text())
     # One set of files for both protocols is the point: catch any divergence here.
-    if init_uri != rep.init or tuple(segment_uris) != rep.segments:
+    if rep.init is None or hls.maps != (rep.init,) or hls.segments != rep.media:
         raise EncodeError(f"HLS and DASH disagree on the files of representation {rep_id}")
-    files = [work / rep.init, *(work / name for name in rep.segments)]
+    files = [work / rep.init, *(work / name for name in rep.media)]
     missing = [path.name for path in files if not path.is_file()]
     if missing:
         raise EncodeError(f"representation {rep_id} misses files {missing}")
-    if not rep.segments:
+    if not rep.media:
         raise EncodeError(f"representation {rep_id} has no segments")
     return StreamFiles(
         representation_id=rep_id,
         playlist=playlist,
         init=files[0],
         segments=tuple(files[1:]),
-        segment_durations_s=tuple(durations),
+        segment_durations_s=hls.durations,
         codecs=rep.codecs,
     )
 
 
-def _parse_media_playlist(text: str) -> tuple[str, list[str], list[float]]:
-    init_uri = ""
-    uris: list[str] = []
-    durations: list[float] = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("#EXT-X-MAP:"):
-            match = re.search(r'URI="([^"]+)"', line)
-            init_uri = match.group(1) if match else ""
-        elif line.startswith("#EXTINF:"):
-            durations.append(float(line[len("#EXTINF:") :].split(",")[0]))
-        elif line and not line.startswith("#"):
-            uris.append(line)
-    if len(uris) != len(durations):
-        raise EncodeError("HLS media playlist has segments without #EXTINF")
-    return init_uri, uris, durations
+def _media_playlist(text: str) -> MediaPlaylist:
+    try:
+        return parse_media_playlist(text)
+    except ManifestError as exc:
+        raise EncodeError(f"unreadable HLS media playlist: {exc}") from exc
 
 
 def _finish_media_playlist(playlist: Path) -> None:
@@ -383,7 +348,7 @@ def _finish_media_playlist(playlist: Path) -> None:
         for line in playlist.read_text().splitlines()
         if line.strip() and not line.startswith(DROPPED_MEDIA_PLAYLIST_TAGS)
     ]
-    _, _, durations = _parse_media_playlist("\n".join(lines))
+    durations = _media_playlist("\n".join(lines)).durations
     # RFC 8216: every EXTINF, rounded to the nearest integer, must be <= the target duration.
     target = max(1, *(math.floor(d + 0.5) for d in durations))
     lines = [

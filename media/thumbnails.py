@@ -17,11 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from media import tools
+from reelflow import layout
 
-POSTER_NAME = "poster.jpg"
-SPRITE_PATTERN = "sprite_%03d.jpg"
-SPRITE_GLOB = "sprite_*.jpg"
-VTT_NAME = "thumbnails.vtt"
 POSTER_CANDIDATES = (0.10, 0.25, 0.50, 0.75)
 POSTER_MAX_SIDE = 1280
 # Limited-range luma: black is 16, white 235. A frame darker or brighter than these on average,
@@ -146,7 +143,7 @@ def make_thumbnails(
     chosen = next((c for c in candidates if c.has_content), None)
     if chosen is None:
         chosen = max(candidates, key=lambda c: c.spread)
-    poster = out_dir / POSTER_NAME
+    poster = out_dir / layout.POSTER_NAME
     poster_w, poster_h = tile_size(size, (POSTER_MAX_SIDE, POSTER_MAX_SIDE))
     if size[0] <= POSTER_MAX_SIDE and size[1] <= POSTER_MAX_SIDE:
         poster_w, poster_h = _even(size[0]), _even(size[1])
@@ -164,7 +161,7 @@ def make_thumbnails(
     rows = min(max_rows, math.ceil(expected / columns))
     cols = min(columns, expected)
     # Sheets from an earlier run with more tiles would otherwise outlive it.
-    for stale in out_dir.glob(SPRITE_GLOB):
+    for stale in out_dir.glob(layout.SPRITE_GLOB):
         stale.unlink()
     graph = (
         f"[0:v:0]fps=1/{interval:g},scale={tile_w}:{tile_h},setsar=1,split[sheet][count];"
@@ -173,17 +170,17 @@ def make_thumbnails(
     proc = tools.run(
         [tools.ffmpeg(), "-hide_banner", "-nostdin", "-y", "-v", "error", "-i", str(source)]
         + ["-filter_complex", graph]
-        + ["-map", "[sprites]", "-q:v", JPEG_QUALITY, str(out_dir / SPRITE_PATTERN)]
+        + ["-map", "[sprites]", "-q:v", JPEG_QUALITY, str(out_dir / layout.SPRITE_PATTERN)]
         + ["-map", "[count]", "-f", "framemd5", "-"],
         timeout=TIMEOUT_S,
     )
     tiles = sum(1 for line in proc.stdout.splitlines() if line and not line.startswith("#"))
-    sprites = sorted(out_dir.glob(SPRITE_GLOB))
+    sprites = sorted(out_dir.glob(layout.SPRITE_GLOB))
     if tiles == 0 or len(sprites) != math.ceil(tiles / (cols * rows)):
         raise tools.MediaToolError(
             ["ffmpeg"], 0, f"{tiles} tiles but {len(sprites)} sprite sheets in {out_dir}"
         )
-    vtt = out_dir / VTT_NAME
+    vtt = out_dir / layout.VTT_NAME
     vtt.write_text(
         webvtt(
             tiles,

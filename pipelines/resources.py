@@ -12,6 +12,7 @@ from typing import Any
 
 from dagster import EnvVar
 from dagster_pyspark import PySparkResource
+from pydantic import SecretStr
 
 from assets.resources import (
     CatalogResource,
@@ -24,16 +25,23 @@ from reelflow import connect
 from reelflow.settings import Settings
 
 
-def secret(settings: Settings, field: str) -> EnvVar:
-    """The setting `field` as the environment variable that holds it.
+def secret(settings: Settings, field: str) -> str:
+    """The setting `field` as the environment variable that holds it, read when a run starts.
 
-    A value the settings took from their defaults (the dev stack's local-only secrets) is put
-    in this process's environment, where runs started from it find it too.
+    A secret left at its default (the dev stack's local-only values) is put in this process's
+    environment, where the runs it starts find it too. A value set in code rather than by the
+    environment has no variable to name and is passed as it is.
     """
     name = f"REELFLOW_{field.upper()}"
-    value = getattr(settings, field)
-    os.environ.setdefault(name, value if isinstance(value, str) else value.get_secret_value())
-    return EnvVar(name)
+    value = _plain(getattr(settings, field))
+    current = os.environ.get(name)
+    if current is None and value == _plain(Settings.model_fields[field].default):
+        os.environ[name] = current = value
+    return EnvVar(name) if current == value else value
+
+
+def _plain(value: object) -> str:
+    return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
 
 
 def _shared(settings: Settings) -> dict[str, Any]:

@@ -7,48 +7,28 @@ erasure requests. docs/history.md explains the data model, consistency levels an
 
 from __future__ import annotations
 
-import logging
 import math
-import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from itertools import islice
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 from uuid import UUID
 
-from cassandra import ConsistencyLevel, DriverException, ProtocolVersion
-from cassandra.cluster import (
-    EXEC_PROFILE_DEFAULT,
-    Cluster,
-    ExecutionProfile,
-    NoHostAvailable,
-    Session,
-)
+from cassandra.cluster import Cluster, Session
 from cassandra.concurrent import execute_concurrent_with_args
-from cassandra.connection import ProtocolVersionUnsupported
-from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
-from cassandra.protocol import ProtocolException
-from cassandra.query import BatchStatement, BatchType, PreparedStatement, SimpleStatement
+from cassandra.query import BatchStatement, BatchType, PreparedStatement
 from cassandra.util import uuid_from_time
 
-log = logging.getLogger(__name__)
-
-CQL_DIR = Path(__file__).resolve().parent / "cql"
-
-# Every read and write uses LOCAL_QUORUM: with R + W > RF inside the local data centre,
-# record_watch's read-before-write always sees the previous write (so watched_s accumulates and
-# the old history row is found and deleted), and a viewer switching devices resumes at the
-# latest position. LOCAL rather than plain QUORUM keeps a remote data centre out of the
-# latency path and out of the availability budget.
-CONSISTENCY = ConsistencyLevel.LOCAL_QUORUM
-
-# Schema changes wait for every node to agree on the schema; on a busy machine that takes
-# longer than the driver's 10 s default for ordinary requests.
-DDL_TIMEOUT_S = 120.0
+from storage.keyspace import (
+    CONSISTENCY,
+    SECONDS_PER_DAY,
+    apply_schema,
+    check_keyspace,
+    open_session,
+)
 
 EVENT_TYPES = frozenset({"start", "progress", "pause", "resume", "seek", "ended"})
 FINISHED_FRACTION = 0.95
@@ -57,11 +37,6 @@ FINISHED_FRACTION = 0.95
 POSITION_TOLERANCE_S = 1.0
 DEFAULT_EVENT_BUCKETS = 8
 DEFAULT_EVENT_TTL_DAYS = 400
-SECONDS_PER_DAY = 86_400
-
-_KEYSPACE_NAME = re.compile(r"[a-z][a-z0-9_]{0,47}")
-_CQL_FILE = re.compile(r"(\d{4})_[a-z0-9_]+\.cql")
-_TTL_TABLES = ("watch_events_by_day", "event_days_by_user")
 
 
 @dataclass(frozen=True)
@@ -112,85 +87,6 @@ def event_bucket(user_id: UUID, buckets: int) -> int:
     return zlib.crc32(user_id.bytes) % buckets
 
 
-def apply_schema(
-    session: Session,
-    keyspace: str,
-    replication: str,
-    *,
-    event_ttl_days: int | None = None,
-) -> list[str]:
-    """Create the keyspace and apply each `cql/NNNN_*.cql` not applied yet, in order.
-
-    Returns the names of the files applied by this call (empty when the schema was current).
-    With `event_ttl_days`, the default TTL of the event tables is set to it as well.
-    """
-    _check_keyspace(keyspace)
-    session.execute(
-        f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {replication}",
-        timeout=DDL_TIMEOUT_S,
-    )
-    session.execute(
-        f"CREATE TABLE IF NOT EXISTS {keyspace}.schema_version "
-        "(version int PRIMARY KEY, name text, applied_at timestamp)",
-        timeout=DDL_TIMEOUT_S,
-    )
-    done = {
-        row.version
-        for row in session.execute(
-            SimpleStatement(
-                f"SELECT version FROM {keyspace}.schema_version", consistency_level=CONSISTENCY
-            )
-        )
-    }
-    record = SimpleStatement(
-        f"INSERT INTO {keyspace}.schema_version (version, name, applied_at) VALUES (%s, %s, %s)",
-        consistency_level=CONSISTENCY,
-    )
-    applied = []
-    for version, path in schema_files():
-        if version in done:
-            continue
-        for statement in _statements(path.read_text(), keyspace, replication):
-            session.execute(statement, timeout=DDL_TIMEOUT_S)
-        session.execute(record, (version, path.stem, _now()))
-        log.info("applied %s to keyspace %s", path.name, keyspace)
-        applied.append(path.stem)
-    if event_ttl_days is not None:
-        _set_event_ttl(session, keyspace, event_ttl_days)
-    return applied
-
-
-def schema_files() -> list[tuple[int, Path]]:
-    """The versioned CQL files, ordered by version."""
-    files: dict[int, Path] = {}
-    for path in CQL_DIR.glob("*.cql"):
-        match = _CQL_FILE.fullmatch(path.name)
-        if match is None:
-            raise ValueError(f"{path.name}: schema files are named NNNN_description.cql")
-        version = int(match.group(1))
-        if version in files:
-            raise ValueError(
-                f"schema version {version} is used by {files[version].name} and {path.name}"
-            )
-        files[version] = path
-    return sorted(files.items())
-
-
-def open_session(contact_points: list[str], port: int) -> Session:
-    """A driver session on the configured cluster; close it with `session.cluster.shutdown()`.
-
-    Protocol v5 is tried first (Cassandra 4.0+: checksummed frames) and v4 only when the
-    server refuses it; the version is pinned so the driver never silently negotiates down.
-    """
-    try:
-        return _connect(contact_points, port, ProtocolVersion.V5)
-    except NoHostAvailable as exc:
-        if not _protocol_refused(exc):
-            raise
-        log.info("Cassandra refused protocol v5; using v4")
-    return _connect(contact_points, port, ProtocolVersion.V4)
-
-
 class History:
     """Viewing history of every user: progress, "continue watching", watch events, erasure.
 
@@ -207,7 +103,7 @@ class History:
         buckets: int = DEFAULT_EVENT_BUCKETS,
         event_ttl_days: int = DEFAULT_EVENT_TTL_DAYS,
     ) -> None:
-        _check_keyspace(keyspace)
+        check_keyspace(keyspace)
         if buckets < 1:
             raise ValueError(f"buckets must be at least 1, not {buckets}")
         if event_ttl_days < 1:
@@ -539,67 +435,6 @@ class History:
 
     def _batch(self) -> BatchStatement:
         return BatchStatement(batch_type=BatchType.LOGGED, consistency_level=CONSISTENCY)
-
-
-def _connect(contact_points: list[str], port: int, protocol_version: int) -> Session:
-    profile = ExecutionProfile(
-        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
-        consistency_level=CONSISTENCY,
-    )
-    cluster = Cluster(
-        contact_points,
-        port=port,
-        protocol_version=protocol_version,
-        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-    )
-    try:
-        return cluster.connect()
-    except BaseException:
-        cluster.shutdown()
-        raise
-
-
-def _protocol_refused(exc: NoHostAvailable) -> bool:
-    # With a pinned version the driver reports a refusal as a DriverException naming it.
-    return any(
-        isinstance(error, ProtocolVersionUnsupported | ProtocolException)
-        or (isinstance(error, DriverException) and "protocol_version" in str(error))
-        for error in exc.errors.values()
-    )
-
-
-def _statements(text: str, keyspace: str, replication: str) -> list[str]:
-    # Placeholders are replaced, not str.format()ed: CQL map literals are full of braces.
-    lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
-    body = "\n".join(lines).replace("{keyspace}", keyspace).replace("{replication}", replication)
-    statements = [statement.strip() for statement in body.split(";") if statement.strip()]
-    for statement in statements:
-        if statement.count("'") % 2:
-            raise ValueError(f"a ';' inside a string literal split this statement: {statement}")
-    return statements
-
-
-def _set_event_ttl(session: Session, keyspace: str, ttl_days: int) -> None:
-    ttl_s = ttl_days * SECONDS_PER_DAY
-    rows = session.execute(
-        "SELECT table_name, default_time_to_live FROM system_schema.tables "
-        "WHERE keyspace_name = %s",
-        (keyspace,),
-    )
-    for row in rows:
-        if row.table_name in _TTL_TABLES and row.default_time_to_live != ttl_s:
-            session.execute(
-                f"ALTER TABLE {keyspace}.{row.table_name} WITH default_time_to_live = {ttl_s}",
-                timeout=DDL_TIMEOUT_S,
-            )
-
-
-def _check_keyspace(keyspace: str) -> None:
-    if _KEYSPACE_NAME.fullmatch(keyspace) is None:
-        raise ValueError(
-            f"keyspace {keyspace!r} is not a valid name: lower-case letters, digits and "
-            "underscores, starting with a letter, at most 48 characters"
-        )
 
 
 def _check_report(

@@ -16,6 +16,8 @@ pytest_plugins = [
     "tests.fixtures.stripe",
     "tests.fixtures.media_drm",
     "tests.fixtures.browser",
+    "tests.fixtures.lifecycle",
+    "tests.fixtures.recommendations",
 ]
 
 

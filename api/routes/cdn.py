@@ -1,35 +1,31 @@
 """The CDN origin: published objects under a signed prefix, with byte ranges.
 
 `/cdn/t/<token>/<key>` serves `key` when `token` grants a folder that contains it (see
-`api.signing`). Objects come from the local store's files or from S3 with a ranged GET. A video
+`api.signing`), from any object store, answering `Range` requests with its ranged reads. A video
 that is taken down or deleted stops serving at once, whatever tokens are still out there.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any, BinaryIO
 from uuid import UUID
 
-from botocore.exceptions import ClientError
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
 
 from api.deps import CatalogDep, SettingsDep, StoreDep
 from api.errors import ApiError, error
 from api.signing import UrlSigner
+from reelflow import layout
 from storage.catalog import Catalog, NotFound
 from storage.objects import (
     MANIFEST_SUFFIXES,
     VERSION_RE,
     InvalidKey,
-    LocalObjectStore,
     ObjectNotFound,
-    ObjectStore,
-    S3ObjectStore,
     guess_content_type,
     validate_key,
 )
@@ -45,15 +41,8 @@ CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Expose-Headers": "Content-Length, Content-Range, Accept-Ranges, ETag",
 }
-_READ_CHUNK = 64 * 1024
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
-_VIDEO_KEY = re.compile(r"videos/([0-9a-fA-F-]{36})/")
-
-
-@dataclass(frozen=True)
-class ObjectInfo:
-    size: int
-    etag: str
+_VIDEO_KEY = re.compile(rf"{layout.VIDEOS}/([0-9a-fA-F-]{{36}})/")
 
 
 @dataclass(frozen=True)
@@ -100,7 +89,7 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
 
 def cache_control(key: str) -> str:
     parts = key.split("/")
-    if len(parts) < 4 or parts[0] != "videos" or not VERSION_RE.fullmatch(parts[2]):
+    if len(parts) < 4 or parts[0] != layout.VIDEOS or not VERSION_RE.fullmatch(parts[2]):
         return UNVERSIONED_CACHE
     if PurePosixPath(key).suffix.lower() in MANIFEST_SUFFIXES:
         return MANIFEST_CACHE
@@ -122,71 +111,6 @@ def _check_video_serves(catalog: Catalog, key: str) -> None:
         raise _error(404, "not_found", "object not found") from None
     if video.taken_down_at is not None:
         raise _error(404, "not_found", "object not found")
-
-
-def _info(store: ObjectStore, key: str) -> ObjectInfo:
-    if isinstance(store, LocalObjectStore):
-        path = store.path(key)
-        try:
-            stat = path.stat()
-        except (FileNotFoundError, NotADirectoryError):
-            raise ObjectNotFound(key) from None
-        if not path.is_file():
-            raise ObjectNotFound(key)
-        return ObjectInfo(stat.st_size, f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"')
-    if isinstance(store, S3ObjectStore):
-        try:
-            head = store.client.head_object(Bucket=store.bucket, Key=key)
-        except ClientError as exc:
-            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
-                raise ObjectNotFound(key) from exc
-            raise
-        return ObjectInfo(int(head["ContentLength"]), str(head.get("ETag") or ""))
-    return ObjectInfo(store.size(key), "")
-
-
-def _file_chunks(file: BinaryIO, length: int) -> Iterator[bytes]:
-    with file:
-        remaining = length
-        while remaining > 0:
-            chunk = file.read(min(_READ_CHUNK, remaining))
-            if not chunk:
-                return
-            remaining -= len(chunk)
-            yield chunk
-
-
-def _body_chunks(body: Any) -> Iterator[bytes]:
-    with body:
-        yield from body.iter_chunks(_READ_CHUNK)
-
-
-def read_range(store: ObjectStore, key: str, first: int, length: int) -> Iterator[bytes]:
-    """`length` bytes of the object from `first`, streamed (a ranged GET on S3).
-
-    The object is opened before this returns, so a missing object fails here and not halfway
-    through a response.
-    """
-    if length <= 0:
-        return iter(())
-    if isinstance(store, LocalObjectStore):
-        try:
-            # Closed by the generator once the response has streamed it.
-            file = open(store.path(key), "rb")
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            raise ObjectNotFound(key) from None
-        file.seek(first)
-        return _file_chunks(file, length)
-    if isinstance(store, S3ObjectStore):
-        byte_range = f"bytes={first}-{first + length - 1}"
-        try:
-            response = store.client.get_object(Bucket=store.bucket, Key=key, Range=byte_range)
-        except ClientError as exc:
-            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
-                raise ObjectNotFound(key) from exc
-            raise
-        return _body_chunks(response["Body"])
-    return iter((store.get_bytes(key)[first : first + length],))
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:
@@ -225,7 +149,7 @@ def serve(
         raise _error(403, "invalid_token", "the playback URL is not valid or has expired")
     _check_video_serves(catalog, key)
     try:
-        info = _info(store, key)
+        info = store.stat(key)
     except ObjectNotFound:
         raise _error(404, "not_found", "object not found") from None
     headers = CORS_HEADERS | {
@@ -258,13 +182,16 @@ def serve(
         status, first, length = 206, wanted.first, wanted.length
         headers["Content-Range"] = f"bytes {wanted.first}-{wanted.last}/{info.size}"
     headers["Content-Length"] = str(length)
-    if request.method == "HEAD":
+    if request.method == "HEAD" or length == 0:
         return Response(status_code=status, headers=headers)
     try:
-        chunks = read_range(store, key, first, length)
+        stream = store.open_range(key, first, first + length - 1)
     except ObjectNotFound:
         raise _error(404, "not_found", "object not found") from None
-    return StreamingResponse(chunks, status_code=status, headers=headers)
+    # Reading to the end closes the stream; the task closes one a client walked away from.
+    return StreamingResponse(
+        stream, status_code=status, headers=headers, background=BackgroundTask(stream.close)
+    )
 
 
 @router.options("/t/{token}/{key:path}", include_in_schema=False)

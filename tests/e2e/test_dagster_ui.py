@@ -3,15 +3,13 @@
 A real `dagster-webserver` (and, for the run queue of `dagster.yaml`, a real `dagster-daemon`)
 on a fresh `DAGSTER_HOME`, a fresh catalog database and a local object store: the asset graph
 is the code location's, one video partition is materialized by a run launched over GraphQL, and
-the asset checks of that run are seen passing. A screenshot of the asset graph is kept for the
-README (`docs/screenshots/asset-graph.png`).
+the asset checks of that run are seen passing. A screenshot of the asset graph is taken for the
+README (`make screenshots` refreshes `docs/screenshots/asset-graph.png`).
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -23,16 +21,18 @@ from uuid import UUID
 import pytest
 from dagster import AssetKey
 from playwright.sync_api import Browser
+from portpicker import pick_unused_port
 
+from devstack.processes import Server
 from media.samples import make_clip
 from pipelines.definitions import build_definitions
 from reelflow.settings import PROJECT_ROOT, Settings
 from storage.catalog import Catalog, EncodingStatus, Visibility
 from storage.objects import LocalObjectStore
-from tests.fixtures.processes import dagster_environment, free_port, stop_group
+from tests.fixtures.browser import screenshot_path
+from tests.fixtures.processes import dagster_environment, dagster_server
 from tests.fixtures.uploads import finished_upload
 
-SCREENSHOT = PROJECT_ROOT / "docs" / "screenshots" / "asset-graph.png"
 LOCATION = "reelflow"
 REPOSITORY = {"repositoryLocationName": LOCATION, "repositoryName": "__repository__"}
 START_TIMEOUT_S = 180
@@ -166,18 +166,6 @@ class DagsterUI:
         return data
 
 
-def _start(name: str, args: list[str], env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
-    with (logs / f"{name}.log").open("wb") as out:
-        return subprocess.Popen(
-            [str(Path(sys.executable).with_name(name)), *args],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
 def _tail(path: Path) -> str:
     return path.read_text(errors="replace")[-4000:] if path.exists() else f"(no {path})"
 
@@ -187,19 +175,15 @@ def dagster_ui(dev_stack: Settings, catalog_dsn: str, tmp_path: Path) -> Iterato
     env = dagster_environment(catalog_dsn, tmp_path)
     logs = tmp_path / "logs"
     logs.mkdir()
-    port = free_port()
+    port = pick_unused_port()
     args = ["-h", "127.0.0.1", "-p", str(port), "-w", str(PROJECT_ROOT / "workspace.yaml")]
-    webserver = _start("dagster-webserver", args, env, logs)
+    webserver = dagster_server("dagster-webserver", args, env, logs / "dagster-webserver.log")
     ui = DagsterUI(f"http://127.0.0.1:{port}", env, logs)
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not _location_loaded(ui):
-            assert webserver.poll() is None, _tail(logs / "dagster-webserver.log")
-            assert time.monotonic() < deadline, _tail(logs / "dagster-webserver.log")
-            time.sleep(0.5)
+        webserver.wait_ready(lambda: _location_loaded(ui), START_TIMEOUT_S)
         yield ui
     finally:
-        stop_group(webserver, timeout_s=60)
+        webserver.stop(timeout_s=60)
 
 
 def _location_loaded(ui: DagsterUI) -> bool:
@@ -216,14 +200,15 @@ def _location_loaded(ui: DagsterUI) -> bool:
 
 
 @pytest.fixture
-def daemon(dagster_ui: DagsterUI) -> Iterator[subprocess.Popen[bytes]]:
+def daemon(dagster_ui: DagsterUI) -> Iterator[Server]:
     """The daemon, which dequeues runs (dagster.yaml's run queue) and runs sensors."""
     args = ["run", "-w", str(PROJECT_ROOT / "workspace.yaml")]
-    process = _start("dagster-daemon", args, dagster_ui.env, dagster_ui.logs)
+    log = dagster_ui.logs / "dagster-daemon.log"
+    process = dagster_server("dagster-daemon", args, dagster_ui.env, log)
     try:
         yield process
     finally:
-        stop_group(process, timeout_s=60)
+        process.stop(timeout_s=60)
 
 
 def test_asset_graph_and_a_video_partition_run_through_graphql(
@@ -312,13 +297,13 @@ def test_asset_graph_and_a_video_partition_run_through_graphql(
     run_id = launched["run"]["runId"]
     assert launched["run"]["status"] == "QUEUED"
 
-    daemon: subprocess.Popen[bytes] = request.getfixturevalue("daemon")
+    daemon: Server = request.getfixturevalue("daemon")
     deadline = time.monotonic() + RUN_TIMEOUT_S
     while True:
         run = dagster_ui.query(RUN_QUERY, runId=run_id)["runOrError"]
         if run["status"] in TERMINAL_RUN_STATUSES:
             break
-        assert daemon.poll() is None, _tail(dagster_ui.logs / "dagster-daemon.log")
+        assert daemon.running(), _tail(dagster_ui.logs / "dagster-daemon.log")
         assert time.monotonic() < deadline, _tail(dagster_ui.logs / "dagster-daemon.log")
         time.sleep(2)
     assert run["status"] == "SUCCESS", _tail(dagster_ui.logs / "dagster-daemon.log")
@@ -372,7 +357,6 @@ def _screenshot_asset_graph(browser: Browser, ui: DagsterUI, groups: set[str]) -
         # from under the bar.
         page.mouse.move(800, 700)
         page.mouse.wheel(0, -50)
-        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOT))
+        page.screenshot(path=str(screenshot_path("asset-graph.png")))
     finally:
         context.close()

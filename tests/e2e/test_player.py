@@ -7,7 +7,6 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from reelflow.settings import PROJECT_ROOT
 from storage.catalog import SubscriptionStatus
 from tests.e2e.site import (
     PREMIUM_TITLE,
@@ -17,9 +16,8 @@ from tests.e2e.site import (
     sign_in,
     wait_for_playback,
 )
-from tests.fixtures.browser import Web
+from tests.fixtures.browser import Web, screenshot_path
 
-SCREENSHOT = PROJECT_ROOT / "docs" / "screenshots" / "player.png"
 LICENSE_PATH = "/api/v1/drm/clearkey/license"
 HLS_KEY_PATH = "/api/v1/drm/hls-key/"
 
@@ -48,8 +46,7 @@ def save_screenshot(page: Page) -> None:
         ].every((s) => getComputedStyle(document.querySelector(s)).opacity === '1')
         && document.querySelector('.shaka-player-ui-thumbnail-image').complete"""
     )
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SCREENSHOT)
+    page.screenshot(path=screenshot_path("player.png"))
 
 
 def test_subscriber_plays_the_premium_video_from_the_feed(page: Page, site: Site) -> None:

@@ -62,9 +62,7 @@ def s3_site(
                 with serving(create_app(settings), sock):
                     yield S3Site(url, settings, catalog, store)
         finally:
-            for key in store.list(""):
-                store.delete(key)
-            store.client.delete_bucket(Bucket=store.bucket)
+            store.delete_bucket()
 
 
 def register_creator(page: Page, site: Site | S3Site) -> None:

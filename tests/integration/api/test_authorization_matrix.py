@@ -26,9 +26,9 @@ from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from api.routes.uploads import upload_url
 from api.security import hash_password
 from api.signing import UrlSigner
+from api.uploading import upload_url
 from media.drm import kid_b64url
 from reelflow import connect
 from reelflow.settings import Settings

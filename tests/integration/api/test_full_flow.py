@@ -24,7 +24,7 @@ from dagster import (
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from media import checks
+from media import manifests
 from media.samples import make_clip
 from pipelines.sensors import upload_sensor
 from reelflow import connect
@@ -164,11 +164,11 @@ def test_register_upload_play_watch_export_erase(
     assert master.status_code == 200
     assert master.headers["Content-Type"] == "application/vnd.apple.mpegurl"
     variant_url = urljoin(
-        playback["hls_url"], checks.parse_master_playlist(master.text).variants[0]
+        playback["hls_url"], manifests.parse_master_playlist(master.text).variants[0]
     )
     variant = api.get(path_of(variant_url))
     assert variant.status_code == 200
-    segment_url = urljoin(variant_url, checks.parse_media_playlist(variant.text).segments[0])
+    segment_url = urljoin(variant_url, manifests.parse_media_playlist(variant.text).segments[0])
     segment = api.get(path_of(segment_url))
     assert segment.status_code == 200
     assert segment.content == store.get_bytes(path_of(segment_url).split("/", 4)[4])

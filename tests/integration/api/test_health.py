@@ -5,10 +5,10 @@ from __future__ import annotations
 from urllib.parse import urlsplit, urlunsplit
 
 from fastapi.testclient import TestClient
+from portpicker import pick_unused_port
 
 from api.main import create_app
 from reelflow.settings import Settings
-from tests.integration.api.test_watch import closed_port
 
 
 def test_live_and_ready_with_every_dependency_up(client: TestClient) -> None:
@@ -23,7 +23,7 @@ def test_live_and_ready_with_every_dependency_up(client: TestClient) -> None:
 
 
 def test_readyz_says_cassandra_is_down(api_settings: Settings) -> None:
-    broken = api_settings.model_copy(update={"cassandra_port": closed_port()})
+    broken = api_settings.model_copy(update={"cassandra_port": pick_unused_port()})
     with TestClient(create_app(broken)) as down:
         assert down.get("/healthz").status_code == 200
         ready = down.get("/readyz")
@@ -36,7 +36,9 @@ def test_readyz_says_cassandra_is_down(api_settings: Settings) -> None:
 
 def test_readyz_says_postgres_is_down(api_settings: Settings) -> None:
     parts = urlsplit(api_settings.postgres_dsn)
-    dsn = urlunsplit(parts._replace(netloc=f"{parts.netloc.rsplit(':', 1)[0]}:{closed_port()}"))
+    dsn = urlunsplit(
+        parts._replace(netloc=f"{parts.netloc.rsplit(':', 1)[0]}:{pick_unused_port()}")
+    )
     broken = api_settings.model_copy(update={"postgres_dsn": dsn})
     with TestClient(create_app(broken)) as down:
         ready = down.get("/readyz")

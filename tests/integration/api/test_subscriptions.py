@@ -12,7 +12,7 @@ from uuid import uuid4
 import pytest
 from fastapi.testclient import TestClient
 
-from api.billing import STATUS_FROM_STRIPE, period_end, subscription_status
+from api.billing import period_end
 from reelflow.settings import Settings
 from storage.catalog import (
     BillingInterval,
@@ -311,26 +311,3 @@ def test_concurrent_deliveries_of_one_event_apply_it_once(
         duplicates = list(pool.map(once, range(4)))
     assert sorted(duplicates) == [False, True, True, True]
     assert catalog.get_subscription(subscribed).status == SubscriptionStatus.PAST_DUE
-
-
-@pytest.mark.parametrize(
-    ("start", "interval", "end"),
-    [
-        (datetime(2025, 1, 31, 9, tzinfo=UTC), BillingInterval.MONTH, datetime(2025, 2, 28, 9)),
-        (datetime(2024, 1, 31, 9, tzinfo=UTC), BillingInterval.MONTH, datetime(2024, 2, 29, 9)),
-        (datetime(2025, 12, 15, tzinfo=UTC), BillingInterval.MONTH, datetime(2026, 1, 15)),
-        (datetime(2024, 2, 29, tzinfo=UTC), BillingInterval.YEAR, datetime(2025, 2, 28)),
-        (datetime(2025, 3, 1, tzinfo=UTC), BillingInterval.WEEK, datetime(2025, 3, 8)),
-        (datetime(2025, 3, 1, tzinfo=UTC), BillingInterval.DAY, datetime(2025, 3, 2)),
-    ],
-)
-def test_period_end_follows_the_calendar(
-    start: datetime, interval: BillingInterval, end: datetime
-) -> None:
-    assert period_end(start, interval) == end.replace(tzinfo=UTC)
-
-
-def test_only_active_and_trialing_stripe_statuses_entitle() -> None:
-    entitled = {s for s, ours in STATUS_FROM_STRIPE.items() if ours == SubscriptionStatus.ACTIVE}
-    assert entitled == {"active", "trialing"}
-    assert subscription_status("some_future_status") == SubscriptionStatus.INCOMPLETE

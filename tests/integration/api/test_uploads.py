@@ -1,4 +1,5 @@
-"""Uploads through the API: resumable chunks to the local store, multipart to S3, completion."""
+"""Uploads over HTTP: the ticket, resumable chunks to the API, parts to S3, completion, and the
+statuses, codes and headers each refusal of the upload flow becomes."""
 
 from __future__ import annotations
 
@@ -6,27 +7,23 @@ import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
 
-import psycopg
 import pytest
 import requests
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from api.routes.uploads import partial_path
 from api.sessions import start_session
 from api.signing import UrlSigner
 from media.samples import make_clip
-from pipelines.definitions import build_definitions
 from reelflow import connect
 from reelflow.settings import Settings
 from storage.catalog import Catalog, EncodingStatus, Role, UploadStatus, Visibility
-from storage.objects import S3ObjectStore
-from storage.uploads import partial_file, sweep_uploads
+from storage.uploads import partial_file
+from tests.fixtures.uploads import expire_upload
 
 INITIATE = "/api/v1/videos/upload/initiate"
 CHUNK = 16 * 1024
@@ -145,7 +142,7 @@ def test_interrupted_upload_resumes_from_the_reported_offset(
         assert response.status_code == 200, response.text
         offset = int(response.headers["Upload-Offset"])
     assert response.json()["complete"] is True
-    assert not partial_path(upload_settings, upload_id).exists()
+    assert not partial_file(upload_settings.uploads_partial_dir, upload_id).exists()
     assert api.head(local_path(url)).headers["Upload-Offset"] == str(len(clip))
     again = put_chunk(api, url, clip[:CHUNK], 0, len(clip))
     assert again.status_code == 409
@@ -288,18 +285,10 @@ def s3_settings(api_settings: Settings, tmp_path: Path) -> Iterator[Settings]:
             "upload_chunk_max_bytes": 5 * 1024**2,
         }
     )
-    store = connect.object_store(settings)
-    assert isinstance(store, S3ObjectStore)
+    store = connect.s3_store(settings)
     store.ensure_bucket()
     yield settings
-    pending = store.client.list_multipart_uploads(Bucket=store.bucket).get("Uploads", [])
-    for upload in pending:
-        store.client.abort_multipart_upload(
-            Bucket=store.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
-        )
-    for key in store.list(""):
-        store.delete(key)
-    store.client.delete_bucket(Bucket=store.bucket)
+    store.delete_bucket()
 
 
 def test_s3_multipart_upload_with_presigned_parts(
@@ -351,100 +340,35 @@ def test_s3_multipart_upload_with_presigned_parts(
     assert [u.id for u in catalog.list_completed_uploads_pending_ingest()] == [upload.id]
 
 
-def expire(settings: Settings, upload_id: UUID) -> None:
-    """Move an upload's expiry into the past, as if its client had gone away long ago."""
-    with psycopg.connect(settings.postgres_dsn) as conn:
-        conn.execute(
-            "UPDATE uploads SET created_at = now() - interval '2 days',"
-            " expires_at = now() - interval '1 second' WHERE id = %s",
-            (upload_id,),
-        )
-
-
-def clean_up_uploads(settings: Settings) -> dict[str, object]:
-    """Run the hourly clean-up job in process; the figures it records."""
-    job = build_definitions(settings).resolve_job_def("clean_up_uploads")
-    result = job.execute_in_process()
-    assert result.success
-    [output] = [e for e in result.all_node_events if e.event_type_value == "STEP_OUTPUT"]
-    assert output.step_output_data is not None
-    return {name: value.value for name, value in output.step_output_data.metadata.items()}
-
-
-def test_abandoned_local_uploads_expire_and_lose_their_partial_files(
+def test_an_expired_upload_takes_no_more_chunks(
     api: TestClient, catalog: Catalog, upload_settings: Settings, clip: bytes
 ) -> None:
     creator = sign_in(catalog, upload_settings)
-    abandoned = initiate(api, creator, len(clip))
-    going = initiate(api, creator, len(clip))
-    for ticket in (abandoned, going):
-        assert put_chunk(api, str(ticket["upload_url"]), clip[:CHUNK], 0, len(clip)).is_success
-    abandoned_id, going_id = UUID(str(abandoned["upload_id"])), UUID(str(going["upload_id"]))
-    # What a crash left: a partial file of an upload the catalog never knew.
-    stray = partial_file(upload_settings.uploads_partial_dir, UUID(int=7))
-    stray.write_bytes(b"x" * 1000)
-    expire(upload_settings, abandoned_id)
+    ticket = initiate(api, creator, len(clip))
+    url = str(ticket["upload_url"])
+    assert put_chunk(api, url, clip[:CHUNK], 0, len(clip)).status_code == 200
+    expire_upload(upload_settings.postgres_dsn, UUID(str(ticket["upload_id"])))
 
-    figures = clean_up_uploads(upload_settings)
-
-    assert figures["expired_uploads"] == 1
-    assert figures["partial_files_removed"] == 2
-    assert figures["partial_bytes_removed"] == CHUNK + 1000
-    assert str(abandoned["video_id"]) in str(figures["expired"])
-    assert catalog.get_upload(abandoned_id).status == UploadStatus.EXPIRED
-    video = catalog.get_video(UUID(str(abandoned["video_id"])))
-    assert video.encoding_status == EncodingStatus.PENDING
-    assert not partial_path(upload_settings, abandoned_id).exists() and not stray.exists()
-    url = str(abandoned["upload_url"])
     refused = put_chunk(api, url, clip[CHUNK : 2 * CHUNK], CHUNK, len(clip))
     assert (refused.status_code, refused.json()["code"]) == (410, "upload_expired")
-
-    # The upload still going on keeps its bytes and finishes.
-    assert partial_path(upload_settings, going_id).stat().st_size == CHUNK
-    offset = CHUNK
-    while offset < len(clip):
-        response = put_chunk(
-            api, str(going["upload_url"]), clip[offset : offset + CHUNK], offset, len(clip)
-        )
-        assert response.status_code == 200, response.text
-        offset += CHUNK
-    done = api.post(complete_url(str(going["video_id"])), headers=creator.headers)
-    assert done.status_code == 202, done.text
-
-    again = clean_up_uploads(upload_settings)
-    assert (again["expired_uploads"], again["partial_files_removed"]) == (0, 0)
-    assert catalog.get_upload(going_id).status == UploadStatus.COMPLETED
+    head = api.head(local_path(url))
+    assert head.status_code == 410 and "Upload-Offset" not in head.headers
 
 
-def test_abandoned_s3_uploads_are_aborted_and_young_unknown_ones_kept(
-    s3_settings: Settings, catalog: Catalog, clip: bytes
-) -> None:
-    store = connect.object_store(s3_settings)
-    assert isinstance(store, S3ObjectStore)
-
-    def multiparts() -> dict[str, str]:
-        listed = store.client.list_multipart_uploads(Bucket=store.bucket).get("Uploads", [])
-        return {upload["UploadId"]: upload["Key"] for upload in listed}
-
+def test_s3_completion_needs_each_part_once(s3_settings: Settings, catalog: Catalog) -> None:
     with TestClient(create_app(s3_settings)) as api:
         creator = sign_in(catalog, s3_settings)
-        abandoned = initiate(api, creator, len(clip))
-        going = initiate(api, creator, len(clip))
-    [part] = abandoned["parts"]  # type: ignore[misc]
-    assert requests.put(part["url"], data=clip, timeout=30).status_code == 200
-    abandoned_upload = catalog.get_upload(UUID(str(abandoned["upload_id"])))
-    going_upload = catalog.get_upload(UUID(str(going["upload_id"])))
-    # Started by the API a moment ago, its catalog row not written yet.
-    unknown = store.client.create_multipart_upload(Bucket=store.bucket, Key="uploads/x/source")
-    expire(s3_settings, abandoned_upload.id)
+        ticket = initiate(api, creator, 1000)
+        video_id = str(ticket["video_id"])
+        part = {"part_number": 1, "etag": '"abc"'}
 
-    figures = clean_up_uploads(s3_settings)
-
-    assert (figures["expired_uploads"], figures["multipart_uploads_aborted"]) == (1, 1)
-    assert set(multiparts()) == {going_upload.s3_upload_id, unknown["UploadId"]}
-    assert catalog.get_upload(abandoned_upload.id).status == UploadStatus.EXPIRED
-
-    # Once older than the grace period, a multipart upload nothing names is garbage too.
-    sweep = sweep_uploads(catalog, store, None, multipart_grace=timedelta(0))
-    assert sweep.aborted_multipart_keys == ["uploads/x/source"]
-    assert set(multiparts()) == {going_upload.s3_upload_id}
+        for parts, code in (([], "parts_required"), ([part, part], "invalid_parts")):
+            response = api.post(
+                complete_url(video_id), json={"parts": parts}, headers=creator.headers
+            )
+            assert (response.status_code, response.json()["code"]) == (422, code)
+        # Nothing was uploaded: the store refuses the part, and the upload stays open.
+        refused = api.post(complete_url(video_id), json={"parts": [part]}, headers=creator.headers)
+        assert (refused.status_code, refused.json()["code"]) == (409, "invalid_parts")
+    upload = catalog.get_upload(UUID(str(ticket["upload_id"])))
+    assert upload.status == UploadStatus.INITIATED

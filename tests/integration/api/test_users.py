@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,6 +11,7 @@ from uuid import UUID, uuid4
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from portpicker import pick_unused_port
 
 from api.main import create_app
 from reelflow import connect
@@ -39,10 +39,7 @@ def app_history(api_settings: Settings) -> Iterator[History]:
 @pytest.fixture
 def cassandra_down(api_settings: Settings) -> Iterator[TestClient]:
     """The app on the same catalog, with Cassandra at an address where nothing listens."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
-    settings = api_settings.model_copy(update={"cassandra_port": closed_port})
+    settings = api_settings.model_copy(update={"cassandra_port": pick_unused_port()})
     with TestClient(create_app(settings)) as client:
         yield client
 

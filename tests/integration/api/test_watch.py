@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
 from fastapi.testclient import TestClient
+from portpicker import pick_unused_port
 
 from api.main import create_app
 from reelflow.settings import Settings
@@ -180,18 +180,11 @@ def test_a_missing_field_is_422(
     assert response.status_code == 422
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 def test_with_cassandra_down_history_is_503_and_the_rest_works(
     api_settings: Settings, catalog: Catalog, creator: Account, viewer: Account
 ) -> None:
     video = published(catalog, creator.id, "Still listed")
-    broken = api_settings.model_copy(update={"cassandra_port": closed_port()})
+    broken = api_settings.model_copy(update={"cassandra_port": pick_unused_port()})
     with TestClient(create_app(broken)) as down:
         response = down.post(watch_url(video.id), json=report(), headers=viewer.headers)
         assert response.status_code == 503

@@ -9,6 +9,9 @@ import psycopg
 import pytest
 
 from devstack import services
+from devstack.network import port_open
+from devstack.postgres import Postgres
+from devstack.processes import ServerError, group_members
 from reelflow.settings import Settings
 
 SHARED = {service.name: service.port for service in services.services(Settings())}
@@ -58,10 +61,11 @@ def test_up_twice_status_and_down(own_stack: Settings) -> None:
     assert sorted(services.down(own_stack)) == ["cassandra", "postgres", "s3proxy", "stripe-mock"]
     after = services.status(own_stack)
     assert all(s.pid is None and s.state == "stopped" for s in after)
-    for pid in pids.values():
-        assert pid is not None and services._process_start_time(pid) is None
+    # Nothing of their process groups is left (PostgreSQL's backends included).
+    for name, pid in pids.items():
+        assert pid is not None and group_members(pid) == [], f"{name} left processes behind"
     for service in services.services(own_stack):
-        assert not services._port_open(service.port), f"{service.name} still listens"
+        assert not port_open(service.port), f"{service.name} still listens"
     assert services.down(own_stack) == []
 
 
@@ -72,12 +76,12 @@ def test_failed_start_reports_log_tail(own_stack: Settings) -> None:
             "postgres_dsn": f"postgresql://st:pw@127.0.0.1:{PORTS['postgres'] + 1}/st",
         }
     )
-    broken = services.Postgres(broken_settings)
+    broken = Postgres(broken_settings)
     # A data directory that claims a cluster but holds none: the server exits at once.
     (broken.data_dir).mkdir(parents=True)
     (broken.data_dir / "PG_VERSION").write_text("15\n")
     broken.launch()
-    with pytest.raises(services.ServiceError) as failure:
+    with pytest.raises(ServerError) as failure:
         broken.wait_ready()
     message = str(failure.value)
     assert "postgres exited during start-up" in message

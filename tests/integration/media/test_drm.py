@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from media import checks, drm
+from media import checks, drm, manifests
 from media.tools import MediaToolError
 from tests.fixtures.media_drm import HLS_KEY_URI, SEGMENT_S, ClearLadder, EncryptedLadder
 
-NS = {"mpd": checks.DASH_NS, "cenc": "urn:mpeg:cenc:2013"}
+NS = {"mpd": manifests.DASH_NS, "cenc": "urn:mpeg:cenc:2013"}
 COMMON_SCHEME_URI = "urn:uuid:1077efec-c0b2-4d02-ace3-3c1e52e2fb4b"
 TS_PACKET = 188
 
@@ -101,13 +101,13 @@ def test_mpd_is_static_with_cenc_and_clearkey_protection(encrypted_ladder: Encry
 
 def test_hls_playlists_use_sample_aes_with_the_key_uri(encrypted_ladder: EncryptedLadder) -> None:
     package = encrypted_ladder.package
-    master = checks.parse_master_playlist(package.hls_master.read_text())
+    master = manifests.parse_master_playlist(package.hls_master.read_text())
     method = drm.HLS_METHOD[package.scheme]
 
     assert len(master.variants) == 2 and len(master.renditions) == 1
     assert sorted(package.media_playlists) == ["240p", "360p", "audio"]
     for playlist in package.media_playlists.values():
-        media = checks.parse_media_playlist(playlist.read_text())
+        media = manifests.parse_media_playlist(playlist.read_text())
         assert media.keys, playlist.name
         assert {k["METHOD"] for k in media.keys} == {method}
         assert {k["URI"] for k in media.keys} == {HLS_KEY_URI}
@@ -165,7 +165,7 @@ def test_cbcs_reuses_the_stored_iv(clear_ladder: ClearLadder, tmp_path: Path) ->
         segment_s=SEGMENT_S,
     )
     playlist = package.media_playlists[clear_ladder.streams[0].name].read_text()
-    (tag,) = checks.parse_media_playlist(playlist).keys
+    (tag,) = manifests.parse_media_playlist(playlist).keys
 
     assert bytes.fromhex(tag["IV"].removeprefix("0x")) == key.iv
     # Without an hls_key_uri Packager names the key by its ID in a data URI, never the key.
@@ -247,12 +247,12 @@ def test_aes128_playlists_name_the_key_uri(
     aes128_package: tuple[drm.Aes128Package, bytes, Path],
 ) -> None:
     package, _, _ = aes128_package
-    master = checks.parse_master_playlist(package.master.read_text())
+    master = manifests.parse_master_playlist(package.master.read_text())
 
     assert sorted(package.media_playlists) == ["240p", "360p"]
     assert len(master.variants) == 2
     for playlist in package.media_playlists.values():
-        media = checks.parse_media_playlist(playlist.read_text())
+        media = manifests.parse_media_playlist(playlist.read_text())
         assert media.keys and {k["METHOD"] for k in media.keys} == {"AES-128"}
         assert {k["URI"] for k in media.keys} == {HLS_KEY_URI}
         assert media.segments and all(s.endswith(".ts") for s in media.segments)
@@ -266,7 +266,7 @@ def test_aes128_segments_decrypt_to_transport_streams(
     package, key, _ = aes128_package
     playlist = package.media_playlists["360p"]
     text = playlist.read_text()
-    media = checks.parse_media_playlist(text)
+    media = manifests.parse_media_playlist(text)
     sequence_match = re.search(r"#EXT-X-MEDIA-SEQUENCE:(\d+)", text)
     first_sequence = int(sequence_match.group(1)) if sequence_match else 0
 
@@ -285,7 +285,7 @@ def test_aes128_video_frames_match_the_clear_rung(
 ) -> None:
     package, key, _ = aes128_package
     playlist = package.media_playlists["240p"]
-    media = checks.parse_media_playlist(playlist.read_text())
+    media = manifests.parse_media_playlist(playlist.read_text())
     iv = segment_iv(media.keys[-1], 0)
     decrypted = tmp_path / "240p.ts"
     segments = [(playlist.parent / s).read_bytes() for s in media.segments]
@@ -315,5 +315,5 @@ def test_aes128_without_audio(clear_ladder: ClearLadder, tmp_path: Path) -> None
     )
 
     assert checks.manifests_resolve(package.out_dir).passed
-    media = checks.parse_media_playlist(package.media_playlists["360p"].read_text())
+    media = manifests.parse_media_playlist(package.media_playlists["360p"].read_text())
     assert len(media.segments) == 2

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from media import tools
-from media.checks import is_master_playlist
+from media.manifests import is_master_playlist
 from media.samples import make_clip
-from reelflow.settings import PROJECT_ROOT, Settings
+from reelflow.settings import Settings
 from storage.catalog import Catalog, EncodingStatus, Visibility
 from storage.objects import LocalObjectStore
-from tests.fixtures.processes import dagster_environment, stop_group
+from tests.fixtures.processes import dagster_environment, dagster_server
 from tests.fixtures.uploads import finished_upload
 
 READY_TIMEOUT_S = 300
@@ -30,19 +30,8 @@ def daemon_env(dev_stack: Settings, catalog_dsn: str, tmp_path: Path) -> dict[st
 @pytest.fixture
 def daemon(daemon_env: dict[str, str], tmp_path: Path) -> Iterator[Path]:
     log = tmp_path / "daemon.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w", "workspace.yaml"],
-            cwd=PROJECT_ROOT,
-            env=daemon_env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
+    with dagster_server("dagster-daemon", ["run", "-w", "workspace.yaml"], daemon_env, log):
         yield log
-    finally:
-        stop_group(process)
 
 
 def test_upload_becomes_ready_with_only_the_daemon_running(

@@ -1,18 +1,19 @@
-"""Every deployment's definitions load, with the same resource keys."""
+"""Every deployment's definitions load; resources show the names of secrets, never their values."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from dagster import Definitions
+from dagster import Definitions, build_resources
 
 from pipelines.definitions import build_definitions
-from pipelines.resources import RESOURCES, resources_for
-from reelflow.settings import Settings
+from pipelines.resources import resources_for
+from reelflow.settings import SECRET_FIELDS, Settings
 from tests.unit.reelflow.test_settings import REAL_SECRETS
 
 
@@ -46,22 +47,23 @@ def test_prod_definitions_load(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "spark.driver.bindAddress" not in spark.spark_config
 
 
-def test_every_deployment_has_the_same_resource_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    local = resources_for(Settings())
-    prod = resources_for(prod_settings(monkeypatch))
-    assert set(RESOURCES) == {"local", "prod"}
-    assert (
-        set(local)
-        == set(prod)
-        == {
-            "catalog",
-            "history",
-            "media",
-            "object_store",
-            "pyspark",
-            "recommender",
-        }
-    )
+@pytest.mark.parametrize("deployment", ["local", "prod"])
+def test_resources_name_their_secrets_and_read_them_when_a_run_starts(
+    monkeypatch: pytest.MonkeyPatch, deployment: str
+) -> None:
+    settings = prod_settings(monkeypatch) if deployment == "prod" else Settings()
+    resources = resources_for(settings)
+    shown = json.dumps({key: resource.model_dump() for key, resource in resources.items()})
+    for field in (*SECRET_FIELDS, "s3_secret_access_key"):
+        assert getattr(settings, field).get_secret_value() not in shown
+    assert settings.postgres_dsn not in shown
+
+    media = {"media": resources["media"], "object_store": resources["object_store"]}
+    with build_resources(media) as built:
+        assert built.media.drm_master_key == settings.drm_master_key.get_secret_value()
+        assert (
+            built.object_store.url_signing_secret == settings.url_signing_secret.get_secret_value()
+        )
 
 
 def test_prod_refuses_the_local_object_store(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,4 @@
-"""History on a real Cassandra node: progress, continue watching, daily events, erasure, schema."""
+"""History on a real Cassandra node: progress, continue watching, daily events, erasure."""
 
 from __future__ import annotations
 
@@ -11,13 +11,7 @@ from cassandra.cluster import Session
 
 from reelflow import connect
 from reelflow.settings import Settings
-from storage.history import (
-    History,
-    Progress,
-    apply_schema,
-    event_bucket,
-    schema_files,
-)
+from storage.history import History, Progress, event_bucket
 
 DAY_1 = date(2025, 3, 14)
 DAY_2 = DAY_1 + timedelta(days=1)
@@ -233,51 +227,6 @@ def test_erase_user_removes_only_that_users_rows(
         assert history.count_events_for_day(day) == 2
     assert [e.video_id for e in history.continue_watching(kept)] == videos[::-1]
     assert history.erase_user(erased) == []
-
-
-def test_apply_schema_twice_is_harmless_and_records_versions(
-    cassandra_session: Session, history_keyspace: str, settings: Settings
-) -> None:
-    every_file = [path.stem for _, path in schema_files()]
-    assert every_file[0] == "0001_history"
-
-    first = apply_schema(cassandra_session, history_keyspace, settings.cassandra_replication)
-    history = History(cassandra_session, history_keyspace)
-    user, video = uuid4(), uuid4()
-    watch(history, user, video, 42.0, T0)
-    second = apply_schema(cassandra_session, history_keyspace, settings.cassandra_replication)
-
-    assert first == every_file
-    assert second == []
-    recorded = cassandra_session.execute(
-        f"SELECT version, name, applied_at FROM {history_keyspace}.schema_version"
-    ).all()
-    assert sorted((row.version, row.name) for row in recorded) == [
-        (version, path.stem) for version, path in schema_files()
-    ]
-    assert all(row.applied_at is not None for row in recorded)
-    progress = history.get_progress(user, video)
-    assert progress is not None
-    assert progress.position_s == 42.0
-
-
-def test_apply_schema_sets_the_event_ttl(
-    cassandra_session: Session, history_keyspace: str, settings: Settings
-) -> None:
-    apply_schema(cassandra_session, history_keyspace, settings.cassandra_replication)
-    apply_schema(
-        cassandra_session, history_keyspace, settings.cassandra_replication, event_ttl_days=30
-    )
-
-    ttl = dict(
-        cassandra_session.execute(
-            "SELECT table_name, default_time_to_live FROM system_schema.tables "
-            "WHERE keyspace_name = %s",
-            (history_keyspace,),
-        ).all()
-    )
-    assert ttl["watch_events_by_day"] == ttl["event_days_by_user"] == 30 * 86_400
-    assert ttl["progress_by_user_video"] == ttl["history_by_user"] == 0
 
 
 def test_events_expire_after_the_ttl(history: History, cassandra_session: Session) -> None:

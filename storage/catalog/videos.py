@@ -1,0 +1,159 @@
+"""Videos: their editorial fields, pipeline state, moderation and removal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from uuid import UUID
+
+from psycopg import errors, sql
+
+from storage.catalog.base import (
+    CatalogBase,
+    Connection,
+    _all,
+    _assignments,
+    _columns,
+    _one,
+    _row_value,
+)
+from storage.catalog.errors import InvalidValue, NotFound
+from storage.catalog.models import EncodingStatus, Upload, Video, Visibility
+
+
+class Videos(CatalogBase):
+    """The `videos` table, row by row; listings and search are in `listings`."""
+
+    def create_video(
+        self,
+        uploaded_by_user_id: UUID,
+        title: str,
+        *,
+        description: str = "",
+        tags: Iterable[str] = (),
+        visibility: Visibility = Visibility.PRIVATE,
+    ) -> Video:
+        """Add a video in state `pending`; tags are stored trimmed, lower-case and unique."""
+        query = sql.SQL(
+            "INSERT INTO videos (uploaded_by_user_id, title, description, tags, visibility)"
+            " VALUES (%s, %s, %s, %s, %s) RETURNING {}"
+        ).format(_columns(Video))
+        params = (uploaded_by_user_id, title.strip(), description, _tags(tags), visibility)
+        try:
+            with self._transaction() as conn:
+                return _one(conn, Video, query, params)
+        except errors.ForeignKeyViolation as exc:
+            raise NotFound(f"user {uploaded_by_user_id}") from exc
+
+    def get_video(self, video_id: UUID) -> Video:
+        """The video with this id, whatever its state or visibility."""
+        query = sql.SQL("SELECT {} FROM videos WHERE id = %s").format(_columns(Video))
+        return self._row(Video, query, (video_id,), f"video {video_id}")
+
+    def get_videos(self, video_ids: Iterable[UUID]) -> dict[UUID, Video]:
+        """The videos with these ids, by id, whatever their state; unknown ids are left out."""
+        with self._transaction() as conn:
+            return _videos_by_id(conn, video_ids)
+
+    def update_video(
+        self,
+        video_id: UUID,
+        *,
+        title: str | None = None,
+        description: str | None = None,
+        tags: Iterable[str] | None = None,
+        visibility: Visibility | None = None,
+        thumbnail_url: str | None = None,
+    ) -> Video:
+        """Change the given editorial fields (None leaves a field as it is)."""
+        changes: dict[str, object] = {}
+        if title is not None:
+            changes["title"] = title.strip()
+        if description is not None:
+            changes["description"] = description
+        if tags is not None:
+            changes["tags"] = _tags(tags)
+        if visibility is not None:
+            changes["visibility"] = visibility
+        if thumbnail_url is not None:
+            changes["thumbnail_url"] = thumbnail_url
+        if not changes:
+            return self.get_video(video_id)
+        query = sql.SQL("UPDATE videos SET {} WHERE id = %s RETURNING {}").format(
+            _assignments(changes), _columns(Video)
+        )
+        return self._row(Video, query, (*changes.values(), video_id), f"video {video_id}")
+
+    def list_videos_by_user(
+        self, user_id: UUID, *, limit: int = 50, offset: int = 0
+    ) -> list[Video]:
+        """A creator's videos in every state and visibility, newest first."""
+        query = sql.SQL(
+            "SELECT {} FROM videos WHERE uploaded_by_user_id = %s"
+            " ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s"
+        ).format(_columns(Video))
+        return self._rows(Video, query, (user_id, limit, offset))
+
+    def set_encoding_status(
+        self, video_id: UUID, status: EncodingStatus, failure_reason: str | None = None
+    ) -> Video:
+        """Record a pipeline state; FAILED needs a reason, and READY comes from `publish_video`.
+
+        READY is accepted here only for a video that already has a published version (a
+        re-processing run that was called off).
+        """
+        if (status == EncodingStatus.FAILED) != bool(failure_reason and failure_reason.strip()):
+            raise InvalidValue("a failure reason is given exactly when the status is 'failed'")
+        query = sql.SQL(
+            "UPDATE videos SET encoding_status = %s, failure_reason = %s WHERE id = %s RETURNING {}"
+        ).format(_columns(Video))
+        return self._row(Video, query, (status, failure_reason, video_id), f"video {video_id}")
+
+    def take_down_video(self, video_id: UUID, reason: str) -> Video:
+        """Hide a video from everyone but admins and stop its playback and licences.
+
+        Visibility is left as it is, so `restore_video` returns the video exactly as it was. A
+        second takedown replaces the reason and keeps the first takedown time.
+        """
+        reason = reason.strip()
+        if not reason:
+            raise InvalidValue("a takedown needs a reason")
+        query = sql.SQL(
+            "UPDATE videos SET taken_down_at = coalesce(taken_down_at, now()),"
+            " takedown_reason = %s WHERE id = %s RETURNING {}"
+        ).format(_columns(Video))
+        return self._row(Video, query, (reason, video_id), f"video {video_id}")
+
+    def restore_video(self, video_id: UUID) -> Video:
+        """Undo a takedown; restoring a video that is not taken down changes nothing."""
+        query = sql.SQL(
+            "UPDATE videos SET taken_down_at = NULL, takedown_reason = NULL"
+            " WHERE id = %s RETURNING {}"
+        ).format(_columns(Video))
+        return self._row(Video, query, (video_id,), f"video {video_id}")
+
+    def delete_video(self, video_id: UUID) -> tuple[Video, list[Upload]]:
+        """Remove a video with its stream assets, DRM keys, comments and uploads, for good.
+
+        Returns the removed row and its uploads, so that the caller can remove the objects
+        (published versions, sources, unfinished multipart uploads) that the rows named.
+        """
+        uploads_query = sql.SQL(
+            "SELECT {} FROM uploads WHERE video_id = %s ORDER BY created_at, id"
+        ).format(_columns(Upload))
+        delete = sql.SQL("DELETE FROM videos WHERE id = %s RETURNING {}").format(_columns(Video))
+        with self._transaction() as conn:
+            # The row lock keeps a publishing run or a new upload from slipping in between.
+            _row_value(conn, "videos", video_id, for_update=True)
+            uploads = _all(conn, Upload, uploads_query, (video_id,))
+            return _one(conn, Video, delete, (video_id,)), uploads
+
+
+def _videos_by_id(conn: Connection, video_ids: Iterable[UUID]) -> dict[UUID, Video]:
+    query = sql.SQL("SELECT {} FROM videos WHERE id = ANY(%s)").format(_columns(Video))
+    videos = _all(conn, Video, query, (list(set(video_ids)),))
+    return {video.id: video for video in videos}
+
+
+def _tags(tags: Iterable[str]) -> list[str]:
+    """Trimmed, lower-case, first occurrence kept, blanks dropped."""
+    return list(dict.fromkeys(t.strip().lower() for t in tags if t.strip()))
