@@ -3,8 +3,9 @@
 A real `dagster-webserver` (and, for the run queue of `dagster.yaml`, a real `dagster-daemon`)
 on a fresh `DAGSTER_HOME`, a fresh catalog database and a local object store: the asset graph
 is the code location's, one video partition is materialized by a run launched over GraphQL, and
-the asset checks of that run are seen passing. A screenshot of the asset graph is taken for the
-README (`make screenshots` refreshes `docs/screenshots/asset-graph.png`).
+the asset checks of that run are seen passing; the resources' configuration it shows names the
+environment variables that hold secrets, never their values. A screenshot of the asset graph is
+taken for the README (`make screenshots` refreshes `docs/screenshots/asset-graph.png`).
 """
 
 from __future__ import annotations
@@ -136,6 +137,30 @@ query Checks($assetKey: AssetKeyInput!, $checkName: String!) {
   }
 }
 """
+RESOURCES_QUERY = """
+query Resources($repo: RepositorySelector!) {
+  allTopLevelResourceDetailsOrError(repositorySelector: $repo) {
+    __typename
+    ... on ResourceDetailsList { results { name configuredValues { key value type } } }
+  }
+}
+"""
+# Secrets as a deployment sets them: none is a default the code location could fall back on.
+SECRETS = {
+    "REELFLOW_DRM_MASTER_KEY": "drm-master-key-4d1c9e77a0b35f6e28c1d9a4",
+    "REELFLOW_URL_SIGNING_SECRET": "url-signing-secret-b83f0a6c2e9d14f7a5c0",
+    "REELFLOW_ANALYTICS_PSEUDONYM_KEY": "pseudonym-key-6e2a91c04fd8b37e5a1c92d0",
+    "REELFLOW_S3_SECRET_ACCESS_KEY": "s3-secret-0f9e8d7c6b5a4f3e2d1c0b9a",
+    "REELFLOW_JWT_SECRET": "jwt-secret-93c1e0b7a4f26d58e1b0c9a3f7d2",
+}
+# Resource fields whose values are secrets, and the variables that hold them.
+SECRET_FIELDS = {
+    ("catalog", "dsn"): "REELFLOW_POSTGRES_DSN",
+    ("history", "pseudonym_key"): "REELFLOW_ANALYTICS_PSEUDONYM_KEY",
+    ("object_store", "s3_secret_access_key"): "REELFLOW_S3_SECRET_ACCESS_KEY",
+    ("object_store", "url_signing_secret"): "REELFLOW_URL_SIGNING_SECRET",
+    ("media", "drm_master_key"): "REELFLOW_DRM_MASTER_KEY",
+}
 MATERIALIZATIONS = """
 query Materializations($keys: [AssetKeyInput!], $partition: String!) {
   assetNodes(assetKeys: $keys) {
@@ -172,7 +197,7 @@ def _tail(path: Path) -> str:
 
 @pytest.fixture
 def dagster_ui(dev_stack: Settings, catalog_dsn: str, tmp_path: Path) -> Iterator[DagsterUI]:
-    env = dagster_environment(catalog_dsn, tmp_path)
+    env = dagster_environment(catalog_dsn, tmp_path) | SECRETS
     logs = tmp_path / "logs"
     logs.mkdir()
     port = pick_unused_port()
@@ -209,6 +234,26 @@ def daemon(dagster_ui: DagsterUI) -> Iterator[Server]:
         yield process
     finally:
         process.stop(timeout_s=60)
+
+
+def test_resources_show_where_secrets_are_never_what_they_are(
+    dagster_ui: DagsterUI, catalog_dsn: str
+) -> None:
+    answer = dagster_ui.query(RESOURCES_QUERY, repo=REPOSITORY)
+    listing = answer["allTopLevelResourceDetailsOrError"]
+    assert listing["__typename"] == "ResourceDetailsList", listing
+    shown = json.dumps(listing)
+    for value in (*SECRETS.values(), catalog_dsn):
+        assert value not in shown
+    configured = {
+        (resource["name"], field["key"]): field
+        for resource in listing["results"]
+        for field in resource["configuredValues"]
+    }
+    for where, variable in SECRET_FIELDS.items():
+        assert configured[where] == {"key": where[1], "value": variable, "type": "ENV_VAR"}
+    # Plain settings are shown as they are, so an operator can read them.
+    assert configured[("media", "segment_s")]["type"] == "VALUE"
 
 
 def test_asset_graph_and_a_video_partition_run_through_graphql(
