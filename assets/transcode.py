@@ -1,5 +1,6 @@
 """Transcode stage: the adaptive-bitrate ladder, encoded by one ffmpeg process, and its checks."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,13 @@ def _video_streams(result: Renditions) -> dict[str, list[Path]]:
     return {r.rung.name: list(r.files.files) for r in result.encoded.renditions}
 
 
+def _each_rendition(
+    renditions: Renditions, check: Callable[[list[Path]], CheckOutcome]
+) -> AssetCheckResult:
+    """One check on every rendition's files, passing only if it passes on all of them."""
+    return combine({name: check(files) for name, files in _video_streams(renditions).items()})
+
+
 @video_check(asset=renditions, blocking=True)
 def renditions_decode(
     context: AssetCheckExecutionContext, renditions: Renditions
@@ -114,11 +122,7 @@ def renditions_duration(
 ) -> AssetCheckResult:
     """Each rendition lasts as long as the source, within a frame or a quarter second."""
     source_s = renditions.source.info.duration_s
-    outcomes = {
-        name: checks.duration_matches(files, source_s)
-        for name, files in _video_streams(renditions).items()
-    }
-    return combine(outcomes)
+    return _each_rendition(renditions, lambda files: checks.duration_matches(files, source_s))
 
 
 @video_check(asset=renditions, blocking=True)
@@ -127,11 +131,9 @@ def renditions_keyframes(
 ) -> AssetCheckResult:
     """Every segment of every rendition starts on a keyframe, so players can switch rungs."""
     segment_s = renditions.ladder.segment_duration_s
-    outcomes = {
-        name: checks.keyframes_at_segment_boundaries(files, segment_s)
-        for name, files in _video_streams(renditions).items()
-    }
-    return combine(outcomes)
+    return _each_rendition(
+        renditions, lambda files: checks.keyframes_at_segment_boundaries(files, segment_s)
+    )
 
 
 @video_check(asset=renditions, blocking=True)
@@ -150,13 +152,13 @@ def renditions_quality(
     context: AssetCheckExecutionContext, renditions: Renditions, media: MediaResource
 ) -> AssetCheckResult:
     """SSIM and PSNR of each rendition against the source, above the configured SSIM floor."""
-    outcomes = {
-        name: checks.quality_scores(
-            renditions.source.path, files, ssim_floor=media.ssim_floor, max_duration_s=10.0
-        )
-        for name, files in _video_streams(renditions).items()
-    }
-    return combine(outcomes)
+    source = renditions.source.path
+    return _each_rendition(
+        renditions,
+        lambda files: checks.quality_scores(
+            source, files, ssim_floor=media.ssim_floor, max_duration_s=10.0
+        ),
+    )
 
 
 def combine(outcomes: dict[str, CheckOutcome]) -> AssetCheckResult:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from statistics import median
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from media import tools
 from media.containers import HEAD_BYTES, sniff_container
@@ -29,16 +29,7 @@ RejectReason = Literal[
     "too_long",
     "too_large_resolution",
 ]
-REJECT_REASONS: tuple[RejectReason, ...] = (
-    "empty_file",
-    "not_media",
-    "no_video_stream",
-    "image_not_video",
-    "corrupt",
-    "too_short",
-    "too_long",
-    "too_large_resolution",
-)
+REJECT_REASONS: tuple[RejectReason, ...] = get_args(RejectReason)
 
 # ffmpeg reads any .txt/.ans file as "tty" ANSI art: a video stream made of text.
 TEXT_FORMATS = frozenset({"tty"})
