@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.fixtures.media_drm",
     "tests.fixtures.browser",
     "tests.fixtures.lifecycle",
+    "tests.fixtures.playback",
     "tests.fixtures.recommendations",
 ]
 

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from storage.catalog import Catalog, Role, Visibility
 from storage.trending import replace_trending
 from tests.fixtures.api import Account
-from tests.integration.api.test_feed_search import published
+from tests.fixtures.videos import published
 
 TRENDING = "/api/v1/videos/trending"
 

@@ -13,11 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from api.sessions import start_session
 from media.drm import kid_b64url, new_content_key
 from reelflow.settings import Settings
 from storage.catalog import (
-    BillingInterval,
     Catalog,
     DrmScheme,
     NewStreamAsset,
@@ -27,14 +25,10 @@ from storage.catalog import (
     Visibility,
 )
 from storage.objects import new_version
+from tests.fixtures.api_module import bearer
+from tests.fixtures.playback import Account, sign_in
 
 LICENSE = "/api/v1/drm/clearkey/license"
-
-
-@dataclass(frozen=True)
-class Account:
-    id: UUID
-    headers: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -55,22 +49,7 @@ class Setup:
     def sign_in(
         self, role: Role = Role.VIEWER, status: SubscriptionStatus | None = None
     ) -> Account:
-        user = self.catalog.create_user(
-            f"{role.value}-{secrets.token_hex(4)}@example.com", "x", role=role
-        )
-        if status is not None:
-            self.catalog.upsert_plan(
-                "monthly",
-                name="Monthly",
-                price_cents=999,
-                currency="usd",
-                interval=BillingInterval.MONTH,
-            )
-            self.catalog.create_subscription(
-                user.id, "monthly", f"sub_{secrets.token_hex(6)}", status=status
-            )
-        token = start_session(self.catalog, self.settings, user).access_token
-        return Account(user.id, {"Authorization": f"Bearer {token}"})
+        return sign_in(self.catalog, self.settings, role, status=status)
 
     def protected_video(self, visibility: Visibility = Visibility.PREMIUM) -> Keys:
         """A published video with a CMAF key and an AES-128 key, stored as the pipeline does."""
@@ -106,9 +85,8 @@ class Setup:
 @pytest.fixture
 def setup(client: TestClient, catalog: Catalog, api_settings: Settings) -> Iterator[Setup]:
     owner = catalog.create_user(f"owner-{secrets.token_hex(4)}@example.com", "x")
-    token = start_session(catalog, api_settings, owner).access_token
     yield Setup(
-        catalog, api_settings, client, Account(owner.id, {"Authorization": f"Bearer {token}"})
+        catalog, api_settings, client, Account(owner.id, bearer(catalog, api_settings, owner))
     )
 
 
