@@ -1,10 +1,12 @@
-"""Ingest stage: one partition per video; the uploaded source, probed and validated."""
+"""Ingest stage: one partition per video; the uploaded source, probed and validated.
 
-import warnings
-from collections.abc import Callable
+Every media step works in a directory of its own (`MediaResource.step_dir`) and hands the next
+steps object keys under its run's work prefix (`reelflow.layout.work_prefix`), never files, so
+each step can run on another host.
+"""
+
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
 from dagster import (
@@ -13,51 +15,54 @@ from dagster import (
     DynamicPartitionsDefinition,
     Failure,
     MetadataValue,
-    PreviewWarning,
     RetryPolicy,
     asset,
-    asset_check,
 )
 
+from assets.queues import LIGHT_STEP
 from assets.resources import CatalogResource, MediaResource, ObjectStoreResource
 from media.probe import MediaRejected, SourceInfo, probe
+from reelflow import layout
 from storage.catalog import EncodingStatus, Visibility
+from storage.objects import ObjectStore
 
 GROUP = "media"
 
 VIDEO_PARTITIONS = "videos"
 videos = DynamicPartitionsDefinition(name=VIDEO_PARTITIONS)
 
-
-def video_check(**kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
-    """`asset_check` on the run's video partition.
-
-    Without `partitions_def` a check loads its asset for every registered video, and fails as
-    soon as there are two. Partitioned checks are a Dagster preview; its warning is silenced
-    here, for these checks only.
-    """
-
-    def decorate(fn: Callable[..., Any]) -> Any:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", PreviewWarning)
-            return asset_check(partitions_def=videos, **kwargs)(fn)
-
-    return decorate
-
-
 # Object store, database and network hiccups are worth a retry; a rejected source is not.
 TRANSIENT_RETRY = RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIAL)
+
+SOURCE_NAME = "source"
+
+
+def output_prefix(context: AssetExecutionContext) -> str:
+    """Where this step of the run keeps what it makes: `work/<video>/<run>/<asset>/`."""
+    return layout.work_prefix(context.partition_key, context.run.run_id, context.asset_key.path[-1])
+
+
+def store_outputs(store: ObjectStore, prefix: str, directory: Path) -> list[str]:
+    """Upload a step's `directory` under its `prefix`, replacing what an earlier try left."""
+    store.delete_prefix(prefix)
+    return store.put_tree(prefix, directory)
 
 
 @dataclass(frozen=True)
 class SourceVideo:
-    """A validated upload on local disk, with what the later stages need to know of it."""
+    """A validated upload, kept under the run's work prefix, and what later stages need of it."""
 
     video_id: str
     upload_id: str
-    path: Path
+    key: str
     info: SourceInfo
     visibility: Visibility
+
+    def fetch(self, store: ObjectStore, directory: Path) -> Path:
+        """The source downloaded into `directory`."""
+        path = directory / SOURCE_NAME
+        store.download(self.key, path)
+        return path
 
 
 def mark_failed(catalog: CatalogResource, video_id: UUID, reason: str) -> None:
@@ -67,7 +72,13 @@ def mark_failed(catalog: CatalogResource, video_id: UUID, reason: str) -> None:
         catalog.catalog.set_encoding_status(video_id, EncodingStatus.FAILED, reason)
 
 
-@asset(group_name=GROUP, partitions_def=videos, retry_policy=TRANSIENT_RETRY, kinds={"ffmpeg"})
+@asset(
+    group_name=GROUP,
+    partitions_def=videos,
+    retry_policy=TRANSIENT_RETRY,
+    kinds={"ffmpeg"},
+    op_tags=LIGHT_STEP,
+)
 def source_video(
     context: AssetExecutionContext,
     catalog: CatalogResource,
@@ -81,20 +92,24 @@ def source_video(
     if video.published_version is None:
         catalog.catalog.set_encoding_status(video_id, EncodingStatus.PROCESSING)
 
-    source_dir = media.video_dir(context.partition_key) / "source"
-    source_dir.mkdir(parents=True, exist_ok=True)
-    path = source_dir / "source"
-    object_store.store().download(upload.object_key, path)
-    try:
-        info = probe(path, media.limits())
-    except MediaRejected as rejected:
-        reason = str(rejected)
-        mark_failed(catalog, video_id, reason)
-        raise Failure(
-            description=f"source rejected: {reason}",
-            metadata={"reason": reason, "upload_id": str(upload.id)},
-            allow_retries=False,
-        ) from rejected
+    store = object_store.store()
+    key = output_prefix(context) + SOURCE_NAME
+    # A new upload of the video replaces its upload object: the run keeps the bytes it probes.
+    store.copy(upload.object_key, key)
+    with media.step_dir() as directory:
+        path = directory / SOURCE_NAME
+        store.download(key, path)
+        try:
+            info = probe(path, media.limits())
+        except MediaRejected as rejected:
+            store.delete(key)
+            reason = str(rejected)
+            mark_failed(catalog, video_id, reason)
+            raise Failure(
+                description=f"source rejected: {reason}",
+                metadata={"reason": reason, "upload_id": str(upload.id)},
+                allow_retries=False,
+            ) from rejected
 
     context.add_output_metadata(
         {
@@ -107,12 +122,13 @@ def source_video(
             "audio": f"{info.audio_codec} {info.audio_channels} ch" if info.audio_codec else "none",
             "size": MetadataValue.int(info.size_bytes),
             "visibility": video.visibility.value,
+            "key": key,
         }
     )
     return SourceVideo(
         video_id=context.partition_key,
         upload_id=str(upload.id),
-        path=path,
+        key=key,
         info=info,
         visibility=video.visibility,
     )

@@ -1,18 +1,16 @@
 """Publishing stage: the package under a new version in the object store, then the switch."""
 
-import os
-import shutil
-from pathlib import Path
 from uuid import UUID
 
 from dagster import AssetExecutionContext, MetadataValue, asset
 
 from assets.drm import ProtectedStreams
 from assets.ingest import GROUP, TRANSIENT_RETRY, SourceVideo, videos
+from assets.package import Package
+from assets.queues import LIGHT_STEP
 from assets.resources import CatalogResource, MediaResource, ObjectStoreResource
+from assets.thumbnails import ThumbnailFiles
 from assets.transcode import Renditions
-from media.encode import EncodeResult
-from media.thumbnails import Thumbnails
 from reelflow import layout
 from storage.catalog import NewStreamAsset, StreamFormat
 
@@ -21,88 +19,80 @@ from storage.catalog import NewStreamAsset, StreamFormat
 KEEP_VERSIONS = 2
 
 
-def stage_tree(source: Path, target: Path) -> None:
-    """Place a directory in the publish staging area, hard-linked when on the same disk."""
-    try:
-        shutil.copytree(source, target, copy_function=os.link)
-    except OSError:
-        shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(source, target)
-
-
-@asset(group_name=GROUP, partitions_def=videos, retry_policy=TRANSIENT_RETRY, kinds={"s3"})
+@asset(
+    group_name=GROUP,
+    partitions_def=videos,
+    retry_policy=TRANSIENT_RETRY,
+    kinds={"s3"},
+    op_tags=LIGHT_STEP,
+)
 def published_video(
     context: AssetExecutionContext,
     source_video: SourceVideo,
     renditions: Renditions,
-    packaged_streams: EncodeResult,
+    packaged_streams: Package,
     protected_streams: ProtectedStreams,
-    thumbnails: Thumbnails,
+    thumbnails: ThumbnailFiles,
     catalog: CatalogResource,
     object_store: ObjectStoreResource,
     media: MediaResource,
 ) -> str:
     """The playable package behind the CDN, and the video switched to it in the catalog."""
     video_id = source_video.video_id
-    staging = media.video_dir(video_id) / "publish"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-
-    cmaf, aes128 = protected_streams.cmaf, protected_streams.aes128
-    # A premium video is published encrypted only: its clear segments never leave the worker.
-    if cmaf is not None and aes128 is not None:
-        stage_tree(cmaf.out_dir, staging / layout.STREAM)
-        stage_tree(aes128.out_dir, staging / layout.HLS_AES)
-        mpd = cmaf.mpd.relative_to(cmaf.out_dir)
-        master = cmaf.hls_master.relative_to(cmaf.out_dir)
-        playlists = {name: p.relative_to(cmaf.out_dir) for name, p in cmaf.media_playlists.items()}
-        key_id = UUID(protected_streams.key_id) if protected_streams.key_id else None
-    else:
-        stage_tree(packaged_streams.out_dir, staging / layout.STREAM)
-        mpd = packaged_streams.mpd.relative_to(packaged_streams.out_dir)
-        master = packaged_streams.hls_master.relative_to(packaged_streams.out_dir)
-        playlists = {
-            r.rung.name: r.files.playlist.relative_to(packaged_streams.out_dir)
-            for r in packaged_streams.renditions
-        }
-        key_id = None
-    stage_tree(thumbnails.poster.parent, staging / layout.THUMBS)
+    # A premium video is published encrypted only: its clear segments stay in the run's work
+    # prefix, which goes once the version is out.
+    stream = protected_streams.cmaf or packaged_streams
+    folders = {layout.STREAM: stream.prefix, layout.THUMBS: thumbnails.prefix}
+    if protected_streams.aes128 is not None:
+        folders[layout.HLS_AES] = protected_streams.aes128.prefix
+    key_id = UUID(protected_streams.key_id) if protected_streams.key_id else None
+    assert stream.mpd is not None, "a stream package has a DASH manifest"
 
     store = object_store.store()
     prefix = layout.video_prefix(video_id)
-    version = store.publish(prefix, staging)
+    # Copied inside the store, manifests last; CURRENT moves only once every object is there.
+    version = store.publish_copies(prefix, folders)
     rows = [
         NewStreamAsset(
-            width=output.rung.width,
-            height=output.rung.height,
-            bitrate=output.rung.bandwidth,
-            codec=output.rung.codecs,
+            width=rung.width,
+            height=rung.height,
+            bitrate=rung.bandwidth,
+            codec=rung.codecs,
             format=stream_format,
             cdn_url=media.cdn_url(layout.stream_key(video_id, version, path)),
             drm_key_id=key_id,
         )
-        for output in renditions.encoded.renditions
+        for rung in renditions.ladder.rungs
         for stream_format, path in (
-            (StreamFormat.DASH, mpd),
-            (StreamFormat.HLS, playlists[output.rung.name]),
+            (StreamFormat.DASH, stream.mpd),
+            (StreamFormat.HLS, stream.playlists[rung.name]),
         )
     ]
-    poster_url = media.cdn_url(layout.thumbs_key(video_id, version, thumbnails.poster.name))
+    poster_url = media.cdn_url(layout.thumbs_key(video_id, version, thumbnails.poster))
     catalog.catalog.publish_video(
         UUID(video_id), version, rows, poster_url, source_video.info.duration_s
     )
     removed = store.prune(prefix, keep=KEEP_VERSIONS)
-    shutil.rmtree(staging, ignore_errors=True)
+    objects = len(store.list(layout.version_prefix(video_id, version)))
+    # Last, so that a retry of this step still finds what it publishes. Runs of one video never
+    # overlap (the run queue's per-video limit): this run's work, and what failed runs before
+    # it left, is no one else's.
+    work_objects = store.delete_prefix(layout.video_work_prefix(video_id))
 
     context.add_output_metadata(
         {
             "version": version,
-            "dash": MetadataValue.url(media.cdn_url(layout.stream_key(video_id, version, mpd))),
-            "hls": MetadataValue.url(media.cdn_url(layout.stream_key(video_id, version, master))),
+            "dash": MetadataValue.url(
+                media.cdn_url(layout.stream_key(video_id, version, stream.mpd))
+            ),
+            "hls": MetadataValue.url(
+                media.cdn_url(layout.stream_key(video_id, version, stream.hls_master))
+            ),
             "encrypted": key_id is not None,
             "stream_assets": len(rows),
-            "objects": len(store.list(layout.version_prefix(video_id, version))),
+            "objects": objects,
             "pruned_versions": len(removed),
+            "work_objects_deleted": work_objects,
         }
     )
     return version

@@ -6,6 +6,9 @@ Each is built from its own configuration, which the resource map of the deployme
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from dagster import ConfigurableResource, InitResourceContext
@@ -128,9 +131,14 @@ class MediaResource(ConfigurableResource):
             max_duration_s=self.max_duration_s, max_width=self.max_width, max_height=self.max_height
         )
 
-    def video_dir(self, video_id: str) -> Path:
-        """Working files of one video; re-runs of its partition reuse and replace them."""
-        return Path(self.work_dir) / video_id
+    @contextmanager
+    def step_dir(self) -> Iterator[Path]:
+        """A directory of one step's own, under the work directory, removed when the step ends
+        however it ends: steps hand each other object keys, never files."""
+        root = Path(self.work_dir)
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="step-", dir=root) as directory:
+            yield Path(directory)
 
     def hls_key_uri(self, video_id: str) -> str:
         return f"{self.api_base_url}/api/v1/drm/hls-key/{video_id}"

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 from pydantic import ValidationError
 
+from assets.queues import HEAVY, LIGHT
 from reelflow import connect
 from reelflow.settings import Settings
 
@@ -91,6 +92,14 @@ def _reprocess(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    """Run media steps from the broker's queues until stopped (SIGTERM: after the current ones)."""
+    from pipelines.executors import MEDIA_QUEUES, run_worker
+
+    run_worker(settings, queues=args.queues or MEDIA_QUEUES, concurrency=args.concurrency)
+    return 0
+
+
 def _api(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -146,11 +155,23 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
 Handler = Callable[[Settings, argparse.Namespace], int]
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reelflow", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    devstack = commands.add_parser("devstack", help="local PostgreSQL, Cassandra and S3 servers")
+    devstack = commands.add_parser(
+        "devstack", help="local PostgreSQL, Cassandra, S3, Stripe and RabbitMQ servers"
+    )
     actions = devstack.add_subparsers(dest="action", required=True)
     for name, handler, text in (
         ("up", _devstack_up, "start every service and wait until it answers (idempotent)"),
@@ -192,6 +213,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reprocess.add_argument("video_ids", nargs="+", metavar="VIDEO_ID")
     reprocess.set_defaults(handler=_reprocess)
+
+    worker = commands.add_parser(
+        "worker",
+        help="run steps of media runs from RabbitMQ (dagster-celery), on this host or any other",
+    )
+    worker.add_argument(
+        "--queue",
+        dest="queues",
+        action="append",
+        choices=(HEAVY, LIGHT),
+        help=f"a queue to take steps from; repeat for several (default: {HEAVY} and {LIGHT})",
+    )
+    worker.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=1,
+        help="steps run at once, each in a process of its own (1)",
+    )
+    worker.set_defaults(handler=_worker)
 
     demo = commands.add_parser(
         "demo",

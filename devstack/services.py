@@ -1,5 +1,5 @@
-"""The dev stack: the local PostgreSQL, Cassandra, S3 and Stripe servers, started and stopped
-together.
+"""The dev stack: the local PostgreSQL, Cassandra, S3, Stripe and RabbitMQ servers, started and
+stopped together.
 
 Each server is a `Service` (devstack/service.py), run by the process supervisor
 (devstack/processes.py); `up` is idempotent, `down` stops only what this stack started.
@@ -10,6 +10,7 @@ from __future__ import annotations
 from devstack.cassandra import Cassandra
 from devstack.postgres import Postgres
 from devstack.processes import ServerError
+from devstack.rabbitmq import RabbitMQ
 from devstack.s3proxy import S3Proxy
 from devstack.service import Service, Status
 from devstack.stripe import StripeMock
@@ -21,6 +22,7 @@ def services(settings: Settings) -> list[Service]:
     stack: list[Service] = [Postgres(settings), Cassandra(settings), S3Proxy(settings)]
     if settings.stripe_api_base:  # unset in prod: real Stripe, nothing to run
         stack.append(StripeMock(settings))
+    stack.append(RabbitMQ(settings))
     return stack
 
 

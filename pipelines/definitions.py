@@ -1,5 +1,7 @@
 """The Reelflow code location: every asset, with the resources of the configured deployment."""
 
+from datetime import timedelta
+
 from dagster import Definitions, load_asset_checks_from_modules, load_assets_from_modules
 
 from assets import (
@@ -15,6 +17,7 @@ from assets import (
 from pipelines.analytics_jobs import engagement_daily, train_recommendations
 from pipelines.jobs import media_lifecycle
 from pipelines.maintenance import clean_up_uploads, uploads_schedule
+from pipelines.recovery import media_cancel_sensor, media_failure_sensor, stalled_video_sensor
 from pipelines.resources import resources_for
 from pipelines.schedules import engagement_schedule, recommendations_schedule
 from pipelines.sensors import erasure_sensor, retrain_after_engagement, upload_sensor
@@ -29,7 +32,14 @@ def build_definitions(settings: Settings) -> Definitions:
         asset_checks=load_asset_checks_from_modules(STAGES),
         jobs=[media_lifecycle, engagement_daily, train_recommendations, clean_up_uploads],
         schedules=[engagement_schedule, recommendations_schedule, uploads_schedule],
-        sensors=[upload_sensor, erasure_sensor, retrain_after_engagement],
+        sensors=[
+            upload_sensor,
+            erasure_sensor,
+            retrain_after_engagement,
+            media_failure_sensor,
+            media_cancel_sensor,
+            stalled_video_sensor(timedelta(seconds=settings.stalled_after_s)),
+        ],
         resources=resources_for(settings),
     )
 

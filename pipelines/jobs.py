@@ -1,8 +1,15 @@
 """Jobs, selected by asset group."""
 
-from dagster import AssetSelection, define_asset_job
+from dagster import AssetSelection, PartitionedConfig, define_asset_job
 
 from assets.ingest import GROUP as MEDIA
+from assets.ingest import videos
+from pipelines.executors import media_executor
+from reelflow.settings import Settings
+
+# Runs of one video carry its id: the run queue runs them one at a time (dagster.yaml), so the
+# run that publishes may delete the video's whole work prefix.
+VIDEO_TAG = "reelflow/video"
 
 # One video's whole media lifecycle. Re-processing is this job on one partition (or a
 # backfill over many) from the UI or `dagster job backfill`.
@@ -10,4 +17,10 @@ media_lifecycle = define_asset_job(
     "media_lifecycle",
     selection=AssetSelection.groups(MEDIA),
     tags={"reelflow/stage": "transcode"},
+    executor_def=media_executor(Settings()),
+    config=PartitionedConfig(
+        partitions_def=videos,
+        run_config_for_partition_key_fn=lambda _: {},
+        tags_for_partition_key_fn=lambda video_id: {VIDEO_TAG: video_id},
+    ),
 )

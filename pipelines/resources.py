@@ -10,7 +10,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from dagster import EnvVar
+from dagster import EnvVar, FilesystemIOManager
+from dagster_aws.s3 import S3PickleIOManager, S3Resource
 from dagster_pyspark import PySparkResource
 from pydantic import SecretStr
 
@@ -44,8 +45,30 @@ def _plain(value: object) -> str:
     return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
 
 
+# Where step outputs are pickled in the bucket of an S3 deployment.
+IO_PREFIX = "dagster/io"
+
+
+def io_manager(settings: Settings) -> FilesystemIOManager | S3PickleIOManager:
+    """Where steps leave their outputs for the next ones: in the bucket beside the media when the
+    objects are in S3, so that a step may run on any host; else under `DAGSTER_HOME`."""
+    if settings.object_store != "s3":
+        return FilesystemIOManager()
+    return S3PickleIOManager(
+        s3_resource=S3Resource(
+            endpoint_url=settings.s3_endpoint_url,
+            region_name=settings.s3_region,
+            aws_access_key_id=settings.s3_access_key_id,
+            aws_secret_access_key=secret(settings, "s3_secret_access_key"),
+        ),
+        s3_bucket=settings.s3_bucket,
+        s3_prefix=IO_PREFIX,
+    )
+
+
 def _shared(settings: Settings) -> dict[str, Any]:
     return {
+        "io_manager": io_manager(settings),
         # The DSN carries the database password.
         "catalog": CatalogResource(
             dsn=secret(settings, "postgres_dsn"), pool_max=settings.postgres_pool_max

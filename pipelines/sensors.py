@@ -3,6 +3,8 @@ account's erasure re-runs the days its viewing was aggregated on; a successful d
 aggregates retrains the recommendation model (once per erasure, however many days it
 re-runs)."""
 
+from uuid import UUID
+
 from dagster import (
     DagsterRunStatus,
     DefaultSensorStatus,
@@ -21,6 +23,23 @@ from assets.ingest import VIDEO_PARTITIONS, videos
 from assets.resources import CatalogResource, ObjectStoreResource
 from pipelines.analytics_jobs import engagement_daily, train_recommendations
 from pipelines.jobs import media_lifecycle
+
+
+def upload_run_key(video_id: str, upload_id: str) -> str:
+    """The run key of the media run of one upload: a later tick that sees the same upload asks
+    for nothing new, and a new upload of the video gets a new run."""
+    return f"{video_id}:{upload_id}"
+
+
+def upload_of_run_key(run_key: str | None, video_id: str) -> UUID | None:
+    """The upload whose media run has this run key; None for a run no upload started."""
+    key_video, _, upload_id = (run_key or "").partition(":")
+    if key_video != video_id:
+        return None
+    try:
+        return UUID(upload_id)
+    except ValueError:
+        return None
 
 
 @sensor(
@@ -42,8 +61,7 @@ def upload_sensor(
     new_keys = sorted({video_id for video_id, _ in pending} - known)
     return SensorResult(
         run_requests=[
-            # The run key makes a later tick that sees the same upload ask for nothing new.
-            RunRequest(partition_key=video_id, run_key=f"{video_id}:{upload_id}")
+            RunRequest(partition_key=video_id, run_key=upload_run_key(video_id, upload_id))
             for video_id, upload_id in pending
         ],
         dynamic_partitions_requests=[videos.build_add_request(new_keys)] if new_keys else [],

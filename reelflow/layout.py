@@ -5,6 +5,10 @@
                                /hls-aes/   AES-128 HLS (`master.m3u8`) of a premium video
                                /thumbs/    `poster.jpg`, `sprite_001.jpg`..., `thumbnails.vtt`
 
+    work/<video id>/<run id>/<asset>/      what one step of a media run made, for the steps after
+                                           it (they may run on other hosts); the video's whole
+                                           `work/<video id>/` goes once a version is published
+
 The pipeline writes these names and the API builds playback URLs and cache rules from them, so
 both take them from here. Prefixes end with `/` (a folder, as playback grants sign them); keys
 do not.
@@ -16,6 +20,7 @@ from pathlib import PurePath, PurePosixPath
 from uuid import UUID
 
 VIDEOS = "videos"
+WORK = "work"
 # The folders of one published version.
 STREAM = "stream"
 HLS_AES = "hls-aes"
@@ -67,6 +72,17 @@ def thumbs_prefix(video_id: UUID | str, version: str) -> str:
 def thumbs_key(video_id: UUID | str, version: str, name: str | PurePath) -> str:
     """The key of a thumbnail file (`POSTER_NAME`, `VTT_NAME`, a sprite sheet)."""
     return _key(video_id, version, THUMBS, name)
+
+
+def video_work_prefix(video_id: UUID | str) -> str:
+    """`work/<id>/`: the working objects of every media run of a video."""
+    return f"{WORK}/{_segment(str(video_id), 'video id')}/"
+
+
+def work_prefix(video_id: UUID | str, run_id: str, asset: str) -> str:
+    """`work/<id>/<run id>/<asset>/`: what one asset of one media run made."""
+    run = _segment(run_id, "run id")
+    return f"{video_work_prefix(video_id)}{run}/{_segment(asset, 'asset')}/"
 
 
 def _key(video_id: UUID | str, version: str, folder: str, path: str | PurePath) -> str:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +35,9 @@ SECRET_FIELDS = (
 )
 
 
+DAGSTER_POSTGRES_SCHEME = "postgresql+psycopg2://"
+
+
 class SettingsError(ValueError):
     """A deployment's settings cannot be used as they are."""
 
@@ -41,7 +45,10 @@ class SettingsError(ValueError):
 class Settings(BaseSettings):
     """Reelflow configuration, read from `REELFLOW_*` environment variables."""
 
-    model_config = SettingsConfigDict(env_prefix="REELFLOW_", extra="ignore")
+    # Errors name the setting, never echo its value: many values are secrets.
+    model_config = SettingsConfigDict(
+        env_prefix="REELFLOW_", extra="ignore", hide_input_in_errors=True
+    )
 
     deployment: Literal["local", "prod"] = "local"
     state_dir: Path = PROJECT_ROOT / ".state"
@@ -84,6 +91,15 @@ class Settings(BaseSettings):
 
     spark_master: str = "local[*]"
 
+    # Media steps run in the run's own process (`in_process`), or each on the `reelflow worker`
+    # pool fed by RabbitMQ (`celery`), whose workers read runs from the Dagster instance in
+    # PostgreSQL (deploy/dagster.yaml). Both URLs carry a password.
+    media_executor: Literal["in_process", "celery"] = "in_process"
+    broker_url: SecretStr = SecretStr(
+        f"amqp://reelflow:{LOCAL_SECRET_PREFIX}broker-password@127.0.0.1:15673//"
+    )
+    dagster_postgres_url: SecretStr | None = None
+
     # Recommendations: days of interactions a model learns from, how much better than the
     # popularity baseline (NDCG@10, predicting the last days) a model must be to be promoted,
     # held-out viewers that decision needs (and at most scores, sampled), and how often the API
@@ -103,6 +119,10 @@ class Settings(BaseSettings):
     drm_scheme: Literal["cbcs", "cenc"] = "cbcs"
     quality_ssim_floor: float = Field(default=0.90, ge=0, le=1)
     x264_preset: str = "veryfast"
+    # A video `processing` with no change for this long and no live run is queued again once,
+    # then failed. Live runs are never touched, so this only has to outlast the launch of a
+    # failed run's retry.
+    stalled_after_s: float = Field(default=2 * 3600, gt=0)
 
     jwt_secret: SecretStr = SecretStr(LOCAL_SECRET_PREFIX + "jwt-signing-key-of-the-dev-stack")
     url_signing_secret: SecretStr = SecretStr(
@@ -125,6 +145,15 @@ class Settings(BaseSettings):
                     data[name] = [p.strip() for p in value.split(",") if p.strip()]
         return data
 
+    @field_validator("dagster_postgres_url")
+    @classmethod
+    def _psycopg2_driver(cls, value: SecretStr | None) -> SecretStr | None:
+        # SQLAlchemy's default driver for `postgresql://` is psycopg 3, on which dagster-postgres
+        # fails (it binds a parameter of NOTIFY).
+        if value is not None and not value.get_secret_value().startswith(DAGSTER_POSTGRES_SCHEME):
+            raise ValueError(f"must start with {DAGSTER_POSTGRES_SCHEME}")
+        return value
+
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
         if self.deployment != "prod":
@@ -139,6 +168,8 @@ class Settings(BaseSettings):
             and self.object_store == "s3"
         ):
             bad.append("REELFLOW_S3_SECRET_ACCESS_KEY")
+        if self.media_executor == "celery":
+            bad += _distributed_secrets_missing(self)
         bad += [
             f"REELFLOW_{name.upper()} (shorter than {MIN_SECRET_LENGTH} characters)"
             for name in OWN_SECRET_FIELDS
@@ -180,6 +211,16 @@ class Settings(BaseSettings):
 def _is_placeholder(value: str) -> bool:
     lowered = value.strip().lower()
     return lowered in PLACEHOLDER_SECRETS or lowered.startswith(LOCAL_SECRET_PREFIX)
+
+
+def _distributed_secrets_missing(settings: Settings) -> list[str]:
+    # Workers on other hosts meet the run host only through the broker and the instance.
+    missing = []
+    if _is_placeholder(urlsplit(settings.broker_url.get_secret_value()).password or ""):
+        missing.append("REELFLOW_BROKER_URL (its password)")
+    if settings.dagster_postgres_url is None:
+        missing.append("REELFLOW_DAGSTER_POSTGRES_URL")
+    return missing
 
 
 @lru_cache(maxsize=1)

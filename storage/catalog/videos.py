@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 from uuid import UUID
 
 from psycopg import errors, sql
@@ -108,15 +109,46 @@ class Videos(CatalogBase):
         ).format(_columns(Video))
         return self._row(Video, query, (status, failure_reason, video_id), f"video {video_id}")
 
+    def fail_processing(
+        self, video_id: UUID, reason: str, *, upload_id: UUID | None = None
+    ) -> Video | None:
+        """Record that a video's processing ended for good without publishing.
+
+        It applies to a video `processing`, and, given `upload_id`, to one still awaiting the
+        ingest of that upload (its latest, completed). The video becomes `failed` with `reason`,
+        or `ready` again when it has a published version, which it keeps playing. Returns the
+        video changed; None, changing nothing, when it has moved on (published, failed already,
+        a newer upload) or is gone.
+        """
+        reason = _reason(reason, "a failure")
+        query = sql.SQL(
+            "UPDATE videos AS v SET"
+            " encoding_status = CASE WHEN v.published_version IS NULL"
+            " THEN 'failed' ELSE 'ready' END,"
+            " failure_reason = CASE WHEN v.published_version IS NULL THEN %s END"
+            " WHERE v.id = %s AND (v.encoding_status = 'processing'"
+            " OR (v.encoding_status = 'uploading' AND (%s::uuid, 'completed') = ("
+            "  SELECT u.id, u.status FROM uploads AS u WHERE u.video_id = v.id"
+            "  ORDER BY u.created_at DESC, u.id DESC LIMIT 1)))"
+            " RETURNING {}"
+        ).format(_columns(Video, "v"))
+        return self._first(Video, query, (reason, video_id, upload_id))
+
+    def list_stalled_videos(self, idle_for: timedelta, *, limit: int = 100) -> list[Video]:
+        """Videos `processing` whose row has not changed for `idle_for`, longest idle first."""
+        query = sql.SQL(
+            "SELECT {} FROM videos WHERE encoding_status = 'processing'"
+            " AND updated_at <= now() - %s ORDER BY updated_at, id LIMIT %s"
+        ).format(_columns(Video))
+        return self._rows(Video, query, (idle_for, limit))
+
     def take_down_video(self, video_id: UUID, reason: str) -> Video:
         """Hide a video from everyone but admins and stop its playback and licences.
 
         Visibility is left as it is, so `restore_video` returns the video exactly as it was. A
         second takedown replaces the reason and keeps the first takedown time.
         """
-        reason = reason.strip()
-        if not reason:
-            raise InvalidValue("a takedown needs a reason")
+        reason = _reason(reason, "a takedown")
         query = sql.SQL(
             "UPDATE videos SET taken_down_at = coalesce(taken_down_at, now()),"
             " takedown_reason = %s WHERE id = %s RETURNING {}"
@@ -152,6 +184,14 @@ def _videos_by_id(conn: Connection, video_ids: Iterable[UUID]) -> dict[UUID, Vid
     query = sql.SQL("SELECT {} FROM videos WHERE id = ANY(%s)").format(_columns(Video))
     videos = _all(conn, Video, query, (list(set(video_ids)),))
     return {video.id: video for video in videos}
+
+
+def _reason(reason: str, of: str) -> str:
+    """The reason trimmed; InvalidValue when nothing is left."""
+    reason = reason.strip()
+    if not reason:
+        raise InvalidValue(f"{of} needs a reason")
+    return reason
 
 
 def _tags(tags: Iterable[str]) -> list[str]:

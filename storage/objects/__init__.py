@@ -9,7 +9,11 @@ A *prefix* names a folder: `list("a/b")` and `list("a/b/")` both return the keys
 
 Publishing is atomic per prefix: `publish(prefix, dir)` uploads the directory under
 `prefix/<version>/` and only then rewrites the pointer object `prefix/CURRENT`, so a reader that
-resolves CURRENT first never sees a half-uploaded version.
+resolves CURRENT first never sees a half-uploaded version. `publish_copies(prefix, folders)` does
+the same from folders already in the store.
+
+Copies stay inside the store (`copy`, `copy_prefix`): S3 copies server-side, the local store
+links the file under a second name; no byte passes through the caller.
 
 Large files arrive as multipart uploads (`start_multipart`, parts by presigned `part_url` or
 `upload_part`, then `complete_multipart` or `abort_multipart`): nothing is stored under the key

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import builtins
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -141,6 +141,11 @@ class ObjectStore(ABC):
         Path(path).unlink()
 
     @abstractmethod
+    def copy(self, source_key: str, target_key: str) -> None:
+        """Store the object `source_key` (bytes and content type) under `target_key` too, inside
+        the store: the bytes never pass through this process. `ObjectNotFound` if missing."""
+
+    @abstractmethod
     def get_bytes(self, key: str) -> bytes:
         """The object's bytes; `ObjectNotFound` if missing."""
 
@@ -227,6 +232,14 @@ class ObjectStore(ABC):
         for key, path, content_type in items:
             self.put_file(key, path, content_type)
 
+    def _copy_keys(self, pairs: Sequence[tuple[str, str]]) -> None:
+        for source, target in pairs:
+            self.copy(source, target)
+
+    def _download_files(self, pairs: Sequence[tuple[str, Path]]) -> None:
+        for key, path in pairs:
+            self.download(key, path)
+
     def put_tree(self, prefix: str, directory: Path) -> builtins.list[str]:
         """Upload every file under `directory` below `prefix`; the keys written, sorted."""
         folder = folder_of(prefix)
@@ -243,12 +256,44 @@ class ObjectStore(ABC):
         self._put_files(manifests)
         return sorted(key for key, _, _ in media + manifests)
 
+    def copy_prefix(self, source: str, target: str) -> builtins.list[str]:
+        """Copy every object under the folder `source` to the same path under `target`, inside
+        the store, manifests last (as `put_tree`); the keys written, sorted."""
+        return self._copy_folders({target: source})
+
+    def _copy_folders(self, folders: Mapping[str, str]) -> builtins.list[str]:
+        """Copy each source folder (the values) below its target folder (the keys)."""
+        media: builtins.list[tuple[str, str]] = []
+        manifests: builtins.list[tuple[str, str]] = []
+        for target, source in folders.items():
+            into, origin = folder_of(target), folder_of(source)
+            if not into:
+                raise InvalidKey(target, "copying needs a non-empty target prefix")
+            for key in self.list(origin):
+                pair = (key, validate_key(into + key[len(origin) :]))
+                suffix = Path(key).suffix.lower()
+                (manifests if suffix in MANIFEST_SUFFIXES else media).append(pair)
+        self._copy_keys(media)
+        self._copy_keys(manifests)
+        return sorted(target for _, target in media + manifests)
+
     def publish(self, prefix: str, directory: Path) -> str:
         """Upload `directory` as a new version of `prefix`, then make it current; the version."""
         base = _publish_base(prefix)
         version = new_version()
         if not self.put_tree(f"{base}/{version}", directory):
             raise ValueError(f"{directory} holds no files to publish")
+        self.point(prefix, version)
+        return version
+
+    def publish_copies(self, prefix: str, folders: Mapping[str, str]) -> str:
+        """Copy each folder of the store (`folders`: name in the version -> source prefix) into
+        a new version of `prefix`, then make it current; the version."""
+        base = _publish_base(prefix)
+        version = new_version()
+        targets = {f"{base}/{version}/{name}": source for name, source in folders.items()}
+        if not self._copy_folders(targets):
+            raise ValueError(f"{sorted(folders.values())} hold no objects to publish")
         self.point(prefix, version)
         return version
 
@@ -263,10 +308,7 @@ class ObjectStore(ABC):
         """Download every object under `prefix` into `directory`, keeping relative paths."""
         folder = folder_of(prefix)
         keys = self.list(folder)
-        for key in keys:
-            target = Path(directory) / key[len(folder) :]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self.download(key, target)
+        self._download_files([(key, Path(directory) / key[len(folder) :]) for key in keys])
         return keys
 
     def current_version(self, prefix: str) -> str | None:

@@ -140,6 +140,20 @@ class LocalObjectStore(ObjectStore):
             # Another file system, or a folder in the way: copying says which, atomically.
             super().move_file(key, path, content_type)
 
+    def copy(self, source_key: str, target_key: str) -> None:
+        source, target = self.path(source_key), self.path(target_key)
+        self._record_type(target_key, target, self.stat(source_key).content_type)
+        try:
+            _link(source, target)
+        except OSError:
+            # No hard link there, or a folder in the way: copying the bytes says which.
+            with _local_not_found(source_key):
+                original = open(source, "rb")
+            with original:
+                _atomic_write(
+                    target, lambda out: shutil.copyfileobj(original, out, _COPY_CHUNK), target_key
+                )
+
     def _record_type(self, key: str, path: Path, content_type: str | None) -> None:
         # Only types that differ from the extension's need a sidecar; most objects have none.
         sidecar = self._type_path(path)
@@ -412,6 +426,23 @@ def _atomic_write(
             os.unlink(temp)
         if isinstance(exc, IsADirectoryError):
             raise ObjectStoreError(f"{key!r} is already a folder of other objects") from exc
+        raise
+
+
+def _link(source: Path, target: Path) -> None:
+    """Give the file `source` the name `target` too, replacing what `target` named at once.
+
+    Sharing one file between two keys is safe because no object is ever written in place: every
+    write makes a new file and renames it over the key.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_name(f"{_TEMP_PREFIX}{secrets.token_hex(8)}")
+    os.link(source, temp)
+    try:
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
         raise
 
 

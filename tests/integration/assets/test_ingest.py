@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from dagster import SensorResult, SkipReason
 
+from reelflow import layout
 from storage.catalog import EncodingStatus, Visibility
 from tests.fixtures.lifecycle import CLIP, Lifecycle, Platform
 
@@ -55,6 +56,7 @@ def test_bad_upload_fails_with_a_reason(
     assert video.encoding_status == EncodingStatus.FAILED
     assert video.failure_reason is not None and video.failure_reason.startswith(reason)
     assert platform.store.list(f"videos/{video_id}") == []
+    assert platform.store.list(layout.video_work_prefix(video_id)) == []
     failure = result.failure_data_for_node("source_video")
     assert failure is not None and "source rejected" in str(failure.error)
     # A rejection is final: the same bytes are not tried again.

@@ -101,7 +101,14 @@ def test_media_settings_address_work_files_keys_and_published_objects(
         cdn_base_url="https://cdn.example/media/",
         api_base_url="https://api.example",
     )
-    assert media.video_dir("v1") == tmp_path / "work" / "v1"
+    # Each step works in a directory of its own, gone when the step ends, however it ends.
+    with media.step_dir() as first, media.step_dir() as second:
+        assert first.parent == second.parent == tmp_path / "work" and first != second
+        (first / "made").write_bytes(b"x")
+    with pytest.raises(RuntimeError), media.step_dir() as failed:
+        (failed / "made").write_bytes(b"x")
+        raise RuntimeError("the step failed")
+    assert list((tmp_path / "work").iterdir()) == []
     assert media.hls_key_uri("v1") == "https://api.example/api/v1/drm/hls-key/v1"
     assert media.cdn_url("videos/v1/x.m3u8") == "https://cdn.example/media/videos/v1/x.m3u8"
     # The limits a source is validated against are the configured ones.

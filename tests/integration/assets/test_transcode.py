@@ -48,12 +48,20 @@ def test_failed_check_blocks_publishing(platform: Platform, tmp_path: Path) -> N
     # A quality floor no lossy encode reaches: the real check fails, and blocks what follows.
     result = platform.run(video_id, ssim_floor=0.9999)
     assert not result.success
-    checked = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checked["renditions_quality"] is False
-    assert all(checked[name] for name in RENDITION_CHECKS - {"renditions_quality"})
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert set(evaluations) == RENDITION_CHECKS
+    assert all(e.blocking for e in evaluations.values())
+    quality = evaluations["renditions_quality"]
+    assert quality.passed is False and "SSIM" in (quality.description or "")
+    assert all(evaluations[name].passed for name in RENDITION_CHECKS - {"renditions_quality"})
+    # The step that made the renditions fails with what the check found, and is not retried.
+    failure = result.failure_data_for_node("renditions")
+    assert failure is not None and failure.user_failure_data is not None
+    assert failure.user_failure_data.description == f"renditions_quality: {quality.description}"
+    assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
     assert result.asset_materializations_for_node("published_video") == []
     video = platform.catalog.get_video(video_id)
     assert video.published_version is None
-    assert video.encoding_status == EncodingStatus.PROCESSING
+    assert video.encoding_status != EncodingStatus.READY
     assert platform.store.list(f"videos/{video_id}") == []
     assert platform.catalog.list_stream_assets(video_id) == []

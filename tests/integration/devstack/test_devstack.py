@@ -29,6 +29,7 @@ def own_stack(settings: Settings) -> Iterator[Settings]:
         cassandra_port=PORTS["cassandra"],
         s3_endpoint_url=f"http://127.0.0.1:{PORTS['s3proxy']}",
         stripe_api_base=f"http://127.0.0.1:{PORTS['stripe-mock']}",
+        broker_url=f"amqp://stacktest:stacktest-pw@127.0.0.1:{PORTS['rabbitmq']}//",
     )
     yield stack
     services.down(stack)
@@ -37,7 +38,13 @@ def own_stack(settings: Settings) -> Iterator[Settings]:
 
 def test_up_twice_status_and_down(own_stack: Settings) -> None:
     first = services.up(own_stack)
-    assert [s.name for s in first] == ["postgres", "cassandra", "s3proxy", "stripe-mock"]
+    assert [s.name for s in first] == [
+        "postgres",
+        "cassandra",
+        "s3proxy",
+        "stripe-mock",
+        "rabbitmq",
+    ]
     assert all(s.ready for s in first), first
     pids = {s.name: s.pid for s in first}
 
@@ -49,6 +56,7 @@ def test_up_twice_status_and_down(own_stack: Settings) -> None:
     assert reported["cassandra"].endpoint == f"cql://127.0.0.1:{PORTS['cassandra']}"
     assert reported["s3proxy"].endpoint == f"http://127.0.0.1:{PORTS['s3proxy']}"
     assert reported["stripe-mock"].endpoint == f"http://127.0.0.1:{PORTS['stripe-mock']}"
+    assert reported["rabbitmq"].endpoint == f"amqp://127.0.0.1:{PORTS['rabbitmq']}"
     assert all(s.state == "ready" and s.log.exists() for s in reported.values())
 
     # The configured role, password and database exist: the DSN works as written.
@@ -58,7 +66,13 @@ def test_up_twice_status_and_down(own_stack: Settings) -> None:
             "stacktest",
         )
 
-    assert sorted(services.down(own_stack)) == ["cassandra", "postgres", "s3proxy", "stripe-mock"]
+    assert sorted(services.down(own_stack)) == [
+        "cassandra",
+        "postgres",
+        "rabbitmq",
+        "s3proxy",
+        "stripe-mock",
+    ]
     after = services.status(own_stack)
     assert all(s.pid is None and s.state == "stopped" for s in after)
     # Nothing of their process groups is left (PostgreSQL's backends included).

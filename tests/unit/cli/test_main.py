@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.main import main
+from cli.main import build_parser, main
 
 
 @pytest.fixture
@@ -43,6 +43,9 @@ def empty_state(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
         (["reprocess"], "the following arguments are required: VIDEO_ID"),
         (["api", "--port", "eighty"], "argument --port: invalid int value: 'eighty'"),
         (["seed", "events", "--days", "a week"], "argument --days: invalid int value"),
+        (["worker", "--queue", "media"], "argument --queue: invalid choice: 'media'"),
+        (["worker", "--concurrency", "0"], "argument --concurrency: must be 1 or more, not 0"),
+        (["worker", "--concurrency", "two"], "argument --concurrency: not a whole number: 'two'"),
     ],
 )
 def test_refused_arguments_exit_2_with_the_usage(
@@ -84,6 +87,7 @@ def test_status_of_a_stack_that_is_not_running_exits_3(
         ["postgres", "stopped"],
         ["cassandra", "stopped"],
         ["s3proxy", "stopped"],
+        ["rabbitmq", "stopped"],
     ]
 
 
@@ -106,3 +110,12 @@ def test_a_failure_exits_1_with_its_reason(
     assert captured.err.startswith("reelflow: postgres: ")
     assert f"127.0.0.1:{postgres} is taken" in captured.err
     assert "Traceback" not in captured.err and captured.out == ""
+
+
+def test_worker_queues_and_concurrency() -> None:
+    default = build_parser().parse_args(["worker"])
+    assert (default.queues, default.concurrency) == (None, 1)
+    chosen = build_parser().parse_args(
+        ["worker", "--queue", "media-heavy", "--queue", "media-light", "--concurrency", "3"]
+    )
+    assert (chosen.queues, chosen.concurrency) == (["media-heavy", "media-light"], 3)

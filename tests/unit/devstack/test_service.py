@@ -13,6 +13,7 @@ from devstack import services
 from devstack.cassandra import Cassandra
 from devstack.network import HOST, ephemeral_ports
 from devstack.postgres import Postgres
+from devstack.rabbitmq import RabbitMQ
 from devstack.s3proxy import S3Proxy
 from devstack.service import ServiceError
 from reelflow.settings import Settings
@@ -23,7 +24,10 @@ def test_default_ports_lie_outside_the_range_clients_take() -> None:
     stack = services.services(Settings())
     ports = {service.name: service.port for service in stack}
     ports["cassandra storage"] = next(s for s in stack if isinstance(s, Cassandra)).storage_port
-    assert len(ports) == 5
+    rabbitmq = next(s for s in stack if isinstance(s, RabbitMQ))
+    ports["rabbitmq distribution"] = rabbitmq.dist_port
+    ports["rabbitmq epmd"] = rabbitmq.epmd.port
+    assert len(set(ports.values())) == len(ports) == 8
     assert {name: port for name, port in ports.items() if port in ephemeral} == {}
 
 

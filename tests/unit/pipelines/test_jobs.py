@@ -1,8 +1,16 @@
-"""The media lifecycle job runs every asset of the media stage, and nothing else."""
+"""The media lifecycle job runs every asset of the media stage, and nothing else; runs of one
+video are tagged with it, and the run queue runs them one at a time."""
 
 from __future__ import annotations
 
+import pytest
+import yaml
+from dagster import DagsterInstance, RunRequest
+
+from assets.ingest import videos
 from pipelines.definitions import defs
+from pipelines.jobs import VIDEO_TAG
+from reelflow.settings import PROJECT_ROOT
 
 
 def test_the_media_lifecycle_runs_every_media_stage() -> None:
@@ -17,3 +25,27 @@ def test_the_media_lifecycle_runs_every_media_stage() -> None:
         "published_video",
     }
     assert job_def.partitions_def is not None and job_def.partitions_def.name == "videos"
+
+
+VIDEO = "6f1c2a9e-3b4d-4e5f-8a7b-0c1d2e3f4a5b"
+
+
+def test_a_videos_runs_carry_its_id_however_they_are_requested() -> None:
+    job_def = defs.resolve_job_def("media_lifecycle")
+    assert job_def.get_tags_for_partition_key(VIDEO, selected_asset_keys=None)[VIDEO_TAG] == VIDEO
+    # The upload sensor's requests, as the daemon resolves them.
+    request = RunRequest(
+        partition_key=VIDEO, run_key=f"{VIDEO}:upload"
+    ).with_resolved_tags_and_config(
+        target_definition=job_def,
+        dynamic_partitions_requests=[videos.build_add_request([VIDEO])],
+        dynamic_partitions_store=DagsterInstance.ephemeral(),
+    )
+    assert request.tags[VIDEO_TAG] == VIDEO
+
+
+@pytest.mark.parametrize("instance_yaml", ["dagster.yaml", "deploy/dagster.yaml"])
+def test_the_run_queue_runs_one_run_of_a_video_at_a_time(instance_yaml: str) -> None:
+    config = yaml.safe_load((PROJECT_ROOT / instance_yaml).read_text())
+    limits = config["concurrency"]["runs"]["tag_concurrency_limits"]
+    assert {"key": VIDEO_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits

@@ -106,3 +106,37 @@ def test_paths_leaving_their_folder_are_refused(relative: str) -> None:
 def test_ids_that_are_not_one_path_segment_are_refused(video_id: UUID | str, version: str) -> None:
     with pytest.raises(ValueError):
         layout.version_prefix(video_id, version)
+
+
+RUN = "0b5c7f7e-9d3a-4c1e-8f2b-6a7d8e9f0a1b"
+
+
+def test_a_steps_work_prefix_nests_in_its_videos_work_and_is_a_folder() -> None:
+    work = layout.work_prefix(VIDEO, RUN, "renditions")
+
+    assert work == f"work/{VIDEO}/{RUN}/renditions/"
+    assert work.startswith(layout.video_work_prefix(VIDEO))
+    assert folder_of(work) == work
+    assert validate_key(work + "seg-0-00001.m4s")
+
+
+def test_work_prefixes_never_cover_each_other_nor_anything_published() -> None:
+    renditions = layout.work_prefix(VIDEO, RUN, "renditions")
+    # Deleting one video's work must leave a video whose id extends its id alone.
+    assert not layout.video_work_prefix("abcd").startswith(layout.video_work_prefix("abc"))
+    assert not layout.work_prefix(VIDEO, RUN, "renditions2").startswith(renditions)
+    assert not layout.work_prefix(VIDEO, RUN + "0", "renditions").startswith(renditions)
+    # Playback grants sign folders of videos/: none of them reaches working objects.
+    assert not renditions.startswith(layout.video_prefix(VIDEO))
+    assert not layout.video_work_prefix(VIDEO).startswith(f"{layout.VIDEOS}/")
+
+
+@pytest.mark.parametrize(
+    ("video_id", "run_id", "asset"),
+    [("", RUN, "renditions"), (VIDEO, "a/b", "renditions"), (VIDEO, RUN, ""), (VIDEO, "..", "x")],
+)
+def test_work_prefixes_refuse_ids_that_are_not_one_path_segment(
+    video_id: UUID | str, run_id: str, asset: str
+) -> None:
+    with pytest.raises(ValueError):
+        layout.work_prefix(video_id, run_id, asset)

@@ -74,3 +74,34 @@ def test_prod_refuses_short_signing_keys(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("REELFLOW_URL_SIGNING_SECRET", "a7f3c91e5b2d8f4a")
     with pytest.raises(ValidationError, match="REELFLOW_URL_SIGNING_SECRET .shorter than 32"):
         Settings()
+
+
+def test_prod_with_the_worker_pool_needs_a_broker_password_and_the_instance_database(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REELFLOW_DEPLOYMENT", "prod")
+    for name, value in REAL_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("REELFLOW_MEDIA_EXECUTOR", "celery")
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    message = str(refused.value)
+    assert "REELFLOW_BROKER_URL (its password)" in message
+    assert "REELFLOW_DAGSTER_POSTGRES_URL" in message
+    assert REAL_SECRETS["REELFLOW_JWT_SECRET"] not in message, "errors never echo values"
+
+    monkeypatch.setenv("REELFLOW_BROKER_URL", "amqp://media:7d2f9a4c1e8b@mq.internal:5672/media")
+    monkeypatch.setenv(
+        "REELFLOW_DAGSTER_POSTGRES_URL", "postgresql+psycopg2://dagster:5e1c8a@db.internal/dagster"
+    )
+    assert Settings().media_executor == "celery"
+
+
+def test_the_dagster_instance_url_names_the_driver_and_errors_hide_its_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REELFLOW_DAGSTER_POSTGRES_URL", "postgresql://dagster:5e1c8a@db/dagster")
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    assert "must start with postgresql+psycopg2://" in str(refused.value)
+    assert "5e1c8a" not in str(refused.value)

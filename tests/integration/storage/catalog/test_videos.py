@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from uuid import uuid4
+from datetime import timedelta
+from uuid import UUID, uuid4
 
 import psycopg
 import pytest
@@ -19,7 +20,7 @@ from storage.catalog import (
     Video,
     Visibility,
 )
-from tests.fixtures.catalog import MASTER_KEY, renditions
+from tests.fixtures.catalog import MASTER_KEY, publish, renditions
 
 
 def test_create_read_update_video(catalog: Catalog, creator: User) -> None:
@@ -104,6 +105,102 @@ def test_set_encoding_status_keeps_failure_reason_with_failed(
         catalog.set_encoding_status(video.id, EncodingStatus.READY)
     with pytest.raises(NotFound):
         catalog.set_encoding_status(uuid4(), EncodingStatus.PROCESSING)
+
+
+def idle(dsn: str, video_id: UUID, hours: float) -> None:
+    """Move the video's last change `hours` into the past (its trigger stamps every UPDATE with
+    the time of the UPDATE, so it is held off for this one)."""
+    with psycopg.connect(dsn) as conn:
+        conn.execute("ALTER TABLE videos DISABLE TRIGGER videos_set_updated_at")
+        conn.execute(
+            "UPDATE videos SET updated_at = updated_at - make_interval(secs => %s) WHERE id = %s",
+            (hours * 3600, video_id),
+        )
+        conn.execute("ALTER TABLE videos ENABLE TRIGGER videos_set_updated_at")
+
+
+def completed_upload(catalog: Catalog, video: Video, key: str) -> UUID:
+    upload = catalog.create_upload(video.id, object_key=key, size_bytes=1, content_type="video/mp4")
+    catalog.record_received(upload.id, 1)
+    return catalog.complete_upload(upload.id).id
+
+
+def test_fail_processing_fails_what_is_processing_and_keeps_a_published_version_playing(
+    catalog: Catalog, creator: User, video: Video
+) -> None:
+    catalog.set_encoding_status(video.id, EncodingStatus.PROCESSING)
+    replayed = publish(catalog, catalog.create_video(creator.id, "Published"))
+    catalog.set_encoding_status(replayed.id, EncodingStatus.PROCESSING)
+    pending = catalog.create_video(creator.id, "Pending")
+
+    failed = catalog.fail_processing(video.id, " renditions_quality: SSIM 0.98 < 0.99 ")
+    ready = catalog.fail_processing(replayed.id, "the run was lost")
+
+    assert failed is not None and failed == catalog.get_video(video.id)
+    assert (failed.encoding_status, failed.failure_reason) == (
+        EncodingStatus.FAILED,
+        "renditions_quality: SSIM 0.98 < 0.99",
+    )
+    assert ready is not None
+    assert (ready.encoding_status, ready.failure_reason, ready.published_version) == (
+        EncodingStatus.READY,
+        None,
+        replayed.published_version,
+    )
+    assert catalog.list_stream_assets(replayed.id) != []
+    # Whatever has moved on stays as it is: the first reason is kept.
+    assert catalog.fail_processing(video.id, "a later run failed") is None
+    assert catalog.get_video(video.id).failure_reason == "renditions_quality: SSIM 0.98 < 0.99"
+    assert catalog.fail_processing(replayed.id, "again") is None
+    assert catalog.fail_processing(pending.id, "never processed") is None
+    assert catalog.get_video(pending.id) == pending
+    assert catalog.fail_processing(uuid4(), "gone") is None
+    with pytest.raises(InvalidValue):
+        catalog.fail_processing(video.id, "  ")
+
+
+def test_fail_processing_of_a_video_awaiting_ingest_needs_its_latest_upload(
+    catalog: Catalog, video: Video
+) -> None:
+    first = completed_upload(catalog, video, "uploads/first")
+
+    # A run that never started fails the video only for the upload it was queued for.
+    assert catalog.fail_processing(video.id, "canceled") is None
+    assert catalog.fail_processing(video.id, "canceled", upload_id=uuid4()) is None
+    failed = catalog.fail_processing(video.id, "processing was canceled", upload_id=first)
+    assert failed is not None and failed.encoding_status is EncodingStatus.FAILED
+
+    # A new upload of the failed video: the old upload's run no longer speaks for it.
+    second = catalog.create_upload(
+        video.id, object_key="uploads/second", size_bytes=1, content_type="video/mp4"
+    )
+    assert catalog.fail_processing(video.id, "late", upload_id=first) is None
+    assert catalog.fail_processing(video.id, "late", upload_id=second.id) is None
+    catalog.record_received(second.id, 1)
+    catalog.complete_upload(second.id)
+    assert catalog.fail_processing(video.id, "late", upload_id=first) is None
+    assert catalog.get_video(video.id).encoding_status is EncodingStatus.UPLOADING
+
+
+def test_list_stalled_videos_finds_processing_videos_idle_too_long(
+    catalog: Catalog, creator: User, catalog_dsn: str
+) -> None:
+    videos = {name: catalog.create_video(creator.id, name).id for name in "abcde"}
+    for name in "abcd":
+        catalog.set_encoding_status(videos[name], EncodingStatus.PROCESSING)
+    catalog.set_encoding_status(videos["e"], EncodingStatus.FAILED, "rejected")
+    idle(catalog_dsn, videos["a"], 3)
+    idle(catalog_dsn, videos["b"], 5)
+    idle(catalog_dsn, videos["c"], 1)
+    idle(catalog_dsn, videos["e"], 5)
+
+    stalled = catalog.list_stalled_videos(timedelta(hours=2))
+
+    assert [v.id for v in stalled] == [videos["b"], videos["a"]]
+    assert [v.id for v in catalog.list_stalled_videos(timedelta(hours=2), limit=1)] == [videos["b"]]
+    # Any change starts the wait again.
+    catalog.update_video(videos["b"], title="Renamed")
+    assert [v.id for v in catalog.list_stalled_videos(timedelta(hours=2))] == [videos["a"]]
 
 
 def test_takedown_and_restore(catalog: Catalog, video: Video) -> None:

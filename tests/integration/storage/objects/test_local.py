@@ -140,3 +140,19 @@ def test_move_file_renames_the_file_into_the_store(store: LocalObjectStore, tmp_
     assert stored.stat().st_ino == inode, "renamed, not copied"
     assert stored.stat().st_mode & 0o777 == 0o644
     assert not source.exists()
+
+
+def test_a_copy_is_a_second_name_of_the_same_file(store: LocalObjectStore) -> None:
+    store.put_bytes("work/1/renditions/seg-1.m4s", b"segment")
+
+    store.copy("work/1/renditions/seg-1.m4s", "videos/1/v/stream/seg-1.m4s")
+
+    source, copy = (
+        store.path("work/1/renditions/seg-1.m4s"),
+        store.path("videos/1/v/stream/seg-1.m4s"),
+    )
+    assert copy.stat().st_ino == source.stat().st_ino, "linked, not copied"
+    # A write makes a new file: the copy keeps the bytes it was made with.
+    store.put_bytes("work/1/renditions/seg-1.m4s", b"written again")
+    assert copy.read_bytes() == b"segment"
+    assert [p.name for p in copy.parent.iterdir()] == ["seg-1.m4s"], "no temporary name left"
