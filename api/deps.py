@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import ApiError
+from api.media_runs import MediaRuns
 from api.recommendations import Recommendations
 from api.security import decode_access_token
 from reelflow import connect
@@ -39,6 +40,11 @@ def get_catalog(request: Request) -> Catalog:
 def get_store(request: Request) -> ObjectStore:
     store: ObjectStore = request.app.state.store
     return store
+
+
+def get_media_runs(request: Request) -> MediaRuns:
+    media_runs: MediaRuns = request.app.state.media_runs
+    return media_runs
 
 
 def get_recommendations(request: Request) -> Recommendations:
@@ -94,6 +100,7 @@ CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 StoreDep = Annotated[ObjectStore, Depends(get_store)]
 HistoryDep = Annotated[History, Depends(get_history)]
 RecommendationsDep = Annotated[Recommendations, Depends(get_recommendations)]
+MediaRunsDep = Annotated[MediaRuns, Depends(get_media_runs)]
 
 
 def _unauthorized(message: str) -> ApiError:

@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.deps import HistoryProvider
 from api.errors import error_response, install_error_handlers
+from api.media_runs import MediaRuns
 from api.recommendations import Recommendations
 from api.routes import (
     auth,
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = connect.object_store(settings)
     app.state.recommendations = Recommendations(settings, app.state.store)
+    app.state.media_runs = MediaRuns(settings.dagster_url)
     install_error_handlers(app)
 
     @app.middleware("http")

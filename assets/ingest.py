@@ -22,13 +22,13 @@ from dagster import (
 from assets.queues import LIGHT_STEP
 from assets.resources import CatalogResource, MediaResource, ObjectStoreResource
 from media.probe import MediaRejected, SourceInfo, probe
-from reelflow import layout
+from reelflow import layout, media_runs
 from storage.catalog import EncodingStatus, Visibility
 from storage.objects import ObjectStore
 
 GROUP = "media"
 
-VIDEO_PARTITIONS = "videos"
+VIDEO_PARTITIONS = media_runs.PARTITIONS
 videos = DynamicPartitionsDefinition(name=VIDEO_PARTITIONS)
 
 # Object store, database and network hiccups are worth a retry; a rejected source is not.

@@ -72,8 +72,7 @@ def _reprocess(settings: Settings, args: argparse.Namespace) -> int:
     from pathlib import Path
     from uuid import UUID
 
-    from cli.demo.lifecycle import PARTITION_TAG
-    from pipelines.jobs import media_lifecycle
+    from reelflow import media_runs
     from reelflow.settings import PROJECT_ROOT
 
     env = dict(os.environ)
@@ -82,13 +81,16 @@ def _reprocess(settings: Settings, args: argparse.Namespace) -> int:
     for video_id in args.video_ids:
         partition = str(UUID(video_id))
         subprocess.run(
-            [dagster, "job", "launch", "-j", media_lifecycle.name]
+            [dagster, "job", "launch", "-j", media_runs.JOB]
             + ["-w", str(PROJECT_ROOT / "workspace.yaml")]
-            + ["--tags", json.dumps({PARTITION_TAG: partition})],
+            + [
+                "--tags",
+                json.dumps({media_runs.PARTITION_TAG: partition, media_runs.VIDEO_TAG: partition}),
+            ],
             env=env,
             check=True,
         )
-        print(f"queued {media_lifecycle.name} for video {partition}")
+        print(f"queued {media_runs.JOB} for video {partition}")
     return 0
 
 

@@ -5,16 +5,14 @@ from dagster import AssetSelection, PartitionedConfig, define_asset_job
 from assets.ingest import GROUP as MEDIA
 from assets.ingest import videos
 from pipelines.executors import media_executor
+from reelflow import media_runs
+from reelflow.media_runs import VIDEO_TAG
 from reelflow.settings import Settings
-
-# Runs of one video carry its id: the run queue runs them one at a time (dagster.yaml), so the
-# run that publishes may delete the video's whole work prefix.
-VIDEO_TAG = "reelflow/video"
 
 # One video's whole media lifecycle. Re-processing is this job on one partition (or a
 # backfill over many) from the UI or `dagster job backfill`.
 media_lifecycle = define_asset_job(
-    "media_lifecycle",
+    media_runs.JOB,
     selection=AssetSelection.groups(MEDIA),
     tags={"reelflow/stage": "transcode"},
     executor_def=media_executor(Settings()),

@@ -39,14 +39,14 @@ from dagster._core.execution.retries import auto_reexecution_should_retry_run
 from dagster._utils.error import SerializableErrorInfo
 
 from assets.ingest import VIDEO_PARTITIONS, videos
-from assets.resources import CatalogResource
+from assets.resources import CatalogResource, ObjectStoreResource
 from pipelines.jobs import media_lifecycle
-from pipelines.sensors import UNFINISHED, upload_of_run_key
+from pipelines.sensors import UNFINISHED
+from reelflow import layout
+from reelflow.media_runs import PARTITION_TAG, UPLOAD_TAG
 
 # Dagster's tags on runs: the partition, the sensor's run key, and on a failed run (when run
 # retries are enabled) why it failed and whether the retry daemon will run it again.
-PARTITION_TAG = "dagster/partition"
-RUN_KEY_TAG = "dagster/run_key"
 FAILURE_REASON_TAG = "dagster/failure_reason"
 WILL_RETRY_TAG = "dagster/will_retry"
 # Runs the stall sensor queued again, and the retries of those runs (they inherit their tags).
@@ -61,14 +61,16 @@ STALL_SCAN_S = 300
 
 
 @run_failure_sensor(monitored_jobs=[media_lifecycle], default_status=DefaultSensorStatus.RUNNING)
-def media_failure_sensor(context: RunFailureSensorContext, catalog: CatalogResource) -> None:
+def media_failure_sensor(
+    context: RunFailureSensorContext, catalog: CatalogResource, object_store: ObjectStoreResource
+) -> None:
     """Fail the video of a media run that failed for good, saying what failed."""
     run = context.dagster_run
     if will_retry(context.instance, run):
         context.log.info(f"run {run.run_id} will be retried; video {context.partition_key} waits")
         return
     reason = failure_reason(context.instance, run.run_id, context.failure_event)
-    _settle(context, catalog, reason)
+    _settle(context, catalog, object_store, reason)
 
 
 @run_status_sensor(
@@ -76,24 +78,35 @@ def media_failure_sensor(context: RunFailureSensorContext, catalog: CatalogResou
     monitored_jobs=[media_lifecycle],
     default_status=DefaultSensorStatus.RUNNING,
 )
-def media_cancel_sensor(context: RunStatusSensorContext, catalog: CatalogResource) -> None:
+def media_cancel_sensor(
+    context: RunStatusSensorContext, catalog: CatalogResource, object_store: ObjectStoreResource
+) -> None:
     """Fail the video of a canceled media run."""
-    _settle(context, catalog, CANCELED_REASON)
+    _settle(context, catalog, object_store, CANCELED_REASON)
 
 
-def _settle(context: RunStatusSensorContext, catalog: CatalogResource, reason: str) -> None:
-    """Fail the run's video with `reason`, unless it moved on or another run of it is live."""
+def _settle(
+    context: RunStatusSensorContext,
+    catalog: CatalogResource,
+    object_store: ObjectStoreResource,
+    reason: str,
+) -> None:
+    """Fail the run's video with `reason`, unless it moved on or another run of it is live, and
+    delete what its runs left in the store (a premium video's clear segments among it)."""
     run = context.dagster_run
     partition = context.partition_key
-    video_id = _video_id(partition)
+    video_id = _uuid(partition)
     if partition is None or video_id is None:
         context.log.warning(f"run {run.run_id} names no video partition ({partition!r})")
         return
     if has_live_run(context.instance, partition):
         context.log.info(f"video {partition} has a live run; it decides, not run {run.run_id}")
         return
-    upload_id = upload_of_run_key(run.tags.get(RUN_KEY_TAG), partition)
+    # None for a run that no upload started (a re-run from the UI, a stall's re-queue).
+    upload_id = _uuid(run.tags.get(UPLOAD_TAG))
     video = catalog.catalog.fail_processing(video_id, reason, upload_id=upload_id)
+    removed = object_store.store().delete_prefix(layout.video_work_prefix(video_id))
+    context.log.info(f"{removed} working objects of video {partition} deleted")
     if video is None:
         context.log.info(f"video {partition} had moved on; run {run.run_id} changes nothing")
     else:
@@ -171,7 +184,9 @@ def stalled_video_sensor(stalled_after: timedelta) -> SensorDefinition:
         default_status=DefaultSensorStatus.RUNNING,
     )
     def stalled_video_sensor(
-        context: SensorEvaluationContext, catalog: CatalogResource
+        context: SensorEvaluationContext,
+        catalog: CatalogResource,
+        object_store: ObjectStoreResource,
     ) -> SensorResult | SkipReason:
         """Queue again once, then fail, every video left `processing` with no live run."""
         requests = []
@@ -183,6 +198,7 @@ def stalled_video_sensor(stalled_after: timedelta) -> SensorDefinition:
             if last is not None and REQUEUE_TAG in last.tags:
                 if catalog.catalog.fail_processing(video.id, reason) is not None:
                     context.log.info(f"video {partition} failed: {reason}")
+                    object_store.store().delete_prefix(layout.video_work_prefix(video.id))
                 continue
             requests.append(
                 RunRequest(
@@ -219,9 +235,9 @@ def last_run(instance: DagsterInstance, partition: str) -> DagsterRun | None:
     return runs[0] if runs else None
 
 
-def _video_id(partition: str | None) -> UUID | None:
+def _uuid(text: str | None) -> UUID | None:
     try:
-        return UUID(partition) if partition else None
+        return UUID(text) if text else None
     except ValueError:
         return None
 

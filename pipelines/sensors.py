@@ -3,8 +3,6 @@ account's erasure re-runs the days its viewing was aggregated on; a successful d
 aggregates retrains the recommendation model (once per erasure, however many days it
 re-runs)."""
 
-from uuid import UUID
-
 from dagster import (
     DagsterRunStatus,
     DefaultSensorStatus,
@@ -23,6 +21,7 @@ from assets.ingest import VIDEO_PARTITIONS, videos
 from assets.resources import CatalogResource, ObjectStoreResource
 from pipelines.analytics_jobs import engagement_daily, train_recommendations
 from pipelines.jobs import media_lifecycle
+from reelflow.media_runs import UPLOAD_TAG, run_tags
 
 
 def upload_run_key(video_id: str, upload_id: str) -> str:
@@ -31,37 +30,32 @@ def upload_run_key(video_id: str, upload_id: str) -> str:
     return f"{video_id}:{upload_id}"
 
 
-def upload_of_run_key(run_key: str | None, video_id: str) -> UUID | None:
-    """The upload whose media run has this run key; None for a run no upload started."""
-    key_video, _, upload_id = (run_key or "").partition(":")
-    if key_video != video_id:
-        return None
-    try:
-        return UUID(upload_id)
-    except ValueError:
-        return None
-
-
 @sensor(
     job=media_lifecycle, minimum_interval_seconds=15, default_status=DefaultSensorStatus.RUNNING
 )
 def upload_sensor(
     context: SensorEvaluationContext, catalog: CatalogResource, object_store: ObjectStoreResource
 ) -> SensorResult | SkipReason:
-    """Start the media lifecycle of every video whose upload completed and whose object exists."""
+    """Start the media lifecycle of every video whose upload completed and whose object exists,
+    unless a run for that upload exists already (the API hands most uploads over at once)."""
     store = object_store.store()
     pending = [
         (str(upload.video_id), str(upload.id))
         for upload in catalog.catalog.list_completed_uploads_pending_ingest()
         if store.exists(upload.object_key)
+        and not context.instance.get_runs_count(RunsFilter(tags={UPLOAD_TAG: str(upload.id)}))
     ]
     if not pending:
-        return SkipReason("no completed upload awaits ingest")
+        return SkipReason("no completed upload awaits a run")
     known = set(context.instance.get_dynamic_partitions(VIDEO_PARTITIONS))
     new_keys = sorted({video_id for video_id, _ in pending} - known)
     return SensorResult(
         run_requests=[
-            RunRequest(partition_key=video_id, run_key=upload_run_key(video_id, upload_id))
+            RunRequest(
+                partition_key=video_id,
+                run_key=upload_run_key(video_id, upload_id),
+                tags=run_tags(video_id, upload_id),
+            )
             for video_id, upload_id in pending
         ],
         dynamic_partitions_requests=[videos.build_add_request(new_keys)] if new_keys else [],

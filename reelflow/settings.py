@@ -99,6 +99,9 @@ class Settings(BaseSettings):
         f"amqp://reelflow:{LOCAL_SECRET_PREFIX}broker-password@127.0.0.1:15673//"
     )
     dagster_postgres_url: SecretStr | None = None
+    # The Dagster webserver the API asks for a media run the moment an upload completes; without
+    # one (or when it does not answer) the upload sensor starts the run on its next tick.
+    dagster_url: str | None = None
 
     # Recommendations: days of interactions a model learns from, how much better than the
     # popularity baseline (NDCG@10, predicting the last days) a model must be to be promoted,

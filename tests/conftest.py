@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.fixtures.stripe",
     "tests.fixtures.media_drm",
     "tests.fixtures.browser",
+    "tests.fixtures.dagster_ui",
     "tests.fixtures.lifecycle",
     "tests.fixtures.playback",
     "tests.fixtures.recommendations",

@@ -11,10 +11,18 @@ from __future__ import annotations
 import logging
 from uuid import UUID
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, BackgroundTasks, Response, status
 
 from api import access
-from api.deps import AdminUser, CatalogDep, CurrentUser, OptionalUser, SettingsDep, StoreDep
+from api.deps import (
+    AdminUser,
+    CatalogDep,
+    CurrentUser,
+    MediaRunsDep,
+    OptionalUser,
+    SettingsDep,
+    StoreDep,
+)
 from api.errors import INVALID_BODY, UNAUTHENTICATED, ApiError, error
 from api.schemas.videos import (
     DrmPublic,
@@ -209,9 +217,11 @@ def complete_upload(
     catalog: CatalogDep,
     store: StoreDep,
     settings: SettingsDep,
+    media_runs: MediaRunsDep,
+    background: BackgroundTasks,
     body: UploadComplete | None = None,
 ) -> Response:
-    """Finish the upload: the stored file must look like a video; ingest starts from here."""
+    """Finish the upload: the stored file must look like a video; processing starts at once."""
     video = access.visible_video_or_404(catalog, video_id, user)
     if not access.is_owner(video, user):
         raise ApiError(403, "forbidden", "only the video's owner may complete its upload")
@@ -225,6 +235,8 @@ def complete_upload(
     log.info(
         "upload %s of video %s complete (%s)", completed.upload.id, video.id, completed.container
     )
+    # After the answer: the creator waits for the upload, not for the pipeline to queue its run.
+    background.add_task(media_runs.start, video.id, completed.upload.id)
     return _json(video_public(catalog.get_video(video.id), user, catalog, settings), 202)
 
 

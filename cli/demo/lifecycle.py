@@ -42,8 +42,8 @@ from storage.catalog import Catalog, EncodingStatus
 
 # Tags every run the demo executes, so the progress printer finds the run among all others.
 RUN_TAG = "reelflow/demo"
+MAX_RETRIES_TAG = "dagster/max_retries"
 # Dagster's own tag for the partition a run materializes.
-PARTITION_TAG = "dagster/partition"
 UNPARTITIONED_JOB = "unpartitioned_assets"
 # In this process (no subprocess per step: that costs seconds of imports each), and without
 # Dagster's console log (failures included: the UI has them): the demo prints its own lines.
@@ -125,7 +125,12 @@ class Runs:
     ) -> RunOutcome:
         """Run `job` (on `partition`); Ctrl-C cancels the run and raises KeyboardInterrupt."""
         token = uuid4().hex
-        tags = {RUN_TAG: token} | ({PARTITION_TAG: partition} if partition else {})
+        # Run in this process, not by a code location: Dagster's run retries could not relaunch
+        # one, so none is promised (and a failed video fails at once, not after a stall).
+        tags = {RUN_TAG: token, MAX_RETRIES_TAG: "0"}
+        if partition:
+            # The partition's own tags, as a sensor's or the UI's run of it has them.
+            tags |= job().get_tags_for_partition_key(partition, selected_asset_keys=None)
         ended: dict[str, Any] = {}
 
         def work() -> None:

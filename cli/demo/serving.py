@@ -6,11 +6,9 @@ in the terminal reaches the demo only, which then stops each server with its pro
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
-import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 
 from dagster import DagsterInstance
 
+from api.media_runs import HandOffError, graphql
 from devstack.network import http_ok, port_open
 from devstack.processes import Server
 from reelflow.settings import PROJECT_ROOT
@@ -47,23 +46,14 @@ class DagsterWebserver:
         self.url = url
 
     def query(self, text: str) -> dict[str, Any]:
-        """The `data` of a GraphQL query; RuntimeError when it answers errors."""
-        body = json.dumps({"query": text}).encode()
-        request = urllib.request.Request(
-            f"{self.url}/graphql", data=body, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            answer = json.load(response)
-        if answer.get("errors"):
-            raise RuntimeError(f"GraphQL errors: {answer['errors']}")
-        data: dict[str, Any] = answer["data"]
-        return data
+        """The `data` of a GraphQL query; HandOffError when it answers errors."""
+        return graphql(self.url, text, timeout_s=30)
 
     def location_loaded(self) -> bool:
         """True once every code location is loaded; RuntimeError when one failed to load."""
         try:
             workspace = self.query(LOCATIONS_QUERY)["workspaceOrError"]
-        except (OSError, RuntimeError):
+        except (OSError, HandOffError):
             return False
         entries = workspace.get("locationEntries") or []
         for entry in entries:
@@ -78,7 +68,7 @@ class DagsterWebserver:
         """True once every required daemon reports healthy."""
         try:
             statuses = self.query(DAEMONS_QUERY)["instance"]["daemonHealth"]["allDaemonStatuses"]
-        except (OSError, RuntimeError):
+        except (OSError, HandOffError):
             return False
         return all(status["healthy"] for status in statuses if status["required"])
 
@@ -101,6 +91,8 @@ def serve(
     workspace = str(PROJECT_ROOT / "workspace.yaml")
     dagster_url = f"http://{host}:{dagster_port}"
     api_url = f"http://{host}:{api_port}"
+    # The API hands completed uploads to this webserver at once (api/media_runs.py).
+    env = env | {"REELFLOW_DAGSTER_URL": dagster_url}
     commands = {
         "dagster-webserver": (
             [str(bin_dir / "dagster-webserver"), "-h", host, "-p", str(dagster_port)]

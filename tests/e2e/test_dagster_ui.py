@@ -12,31 +12,24 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
 import pytest
 from dagster import AssetKey
 from playwright.sync_api import Browser
-from portpicker import pick_unused_port
 
-from devstack.processes import Server
+from api.media_runs import REPOSITORY
+from devstack.processes import Server, log_tail
 from media.samples import make_clip
 from pipelines.definitions import build_definitions
-from reelflow.settings import PROJECT_ROOT, Settings
+from reelflow.settings import Settings
 from storage.catalog import Catalog, EncodingStatus, Visibility
 from storage.objects import LocalObjectStore
 from tests.fixtures.browser import screenshot_path
-from tests.fixtures.processes import dagster_environment, dagster_server
+from tests.fixtures.dagster_ui import SECRETS, DagsterUI
 from tests.fixtures.uploads import finished_upload
 
-LOCATION = "reelflow"
-REPOSITORY = {"repositoryLocationName": LOCATION, "repositoryName": "__repository__"}
-START_TIMEOUT_S = 180
 RUN_TIMEOUT_S = 600
 TERMINAL_RUN_STATUSES = {"SUCCESS", "FAILURE", "CANCELED"}
 # Where the UI keeps the open groups of the global asset lineage (localStorage).
@@ -145,14 +138,6 @@ query Resources($repo: RepositorySelector!) {
   }
 }
 """
-# Secrets as a deployment sets them: none is a default the code location could fall back on.
-SECRETS = {
-    "REELFLOW_DRM_MASTER_KEY": "drm-master-key-4d1c9e77a0b35f6e28c1d9a4",
-    "REELFLOW_URL_SIGNING_SECRET": "url-signing-secret-b83f0a6c2e9d14f7a5c0",
-    "REELFLOW_ANALYTICS_PSEUDONYM_KEY": "pseudonym-key-6e2a91c04fd8b37e5a1c92d0",
-    "REELFLOW_S3_SECRET_ACCESS_KEY": "s3-secret-0f9e8d7c6b5a4f3e2d1c0b9a",
-    "REELFLOW_JWT_SECRET": "jwt-secret-93c1e0b7a4f26d58e1b0c9a3f7d2",
-}
 # Resource fields whose values are secrets, and the variables that hold them.
 SECRET_FIELDS = {
     ("catalog", "dsn"): "REELFLOW_POSTGRES_DSN",
@@ -169,71 +154,6 @@ query Materializations($keys: [AssetKeyInput!], $partition: String!) {
   }
 }
 """
-
-
-@dataclass
-class DagsterUI:
-    """A webserver on the project's workspace and what the daemon needs to join it."""
-
-    url: str
-    env: dict[str, str]
-    logs: Path
-
-    def query(self, text: str, **variables: Any) -> dict[str, Any]:
-        body = json.dumps({"query": text, "variables": variables}).encode()
-        request = urllib.request.Request(
-            f"{self.url}/graphql", data=body, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=60) as response:
-            answer = json.load(response)
-        assert not answer.get("errors"), answer["errors"]
-        data: dict[str, Any] = answer["data"]
-        return data
-
-
-def _tail(path: Path) -> str:
-    return path.read_text(errors="replace")[-4000:] if path.exists() else f"(no {path})"
-
-
-@pytest.fixture
-def dagster_ui(dev_stack: Settings, catalog_dsn: str, tmp_path: Path) -> Iterator[DagsterUI]:
-    env = dagster_environment(catalog_dsn, tmp_path) | SECRETS
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    port = pick_unused_port()
-    args = ["-h", "127.0.0.1", "-p", str(port), "-w", str(PROJECT_ROOT / "workspace.yaml")]
-    webserver = dagster_server("dagster-webserver", args, env, logs / "dagster-webserver.log")
-    ui = DagsterUI(f"http://127.0.0.1:{port}", env, logs)
-    try:
-        webserver.wait_ready(lambda: _location_loaded(ui), START_TIMEOUT_S)
-        yield ui
-    finally:
-        webserver.stop(timeout_s=60)
-
-
-def _location_loaded(ui: DagsterUI) -> bool:
-    try:
-        data = ui.query(
-            "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus"
-            " locationOrLoadError { __typename ... on PythonError { message } } } } } }"
-        )
-    except OSError:
-        return False
-    [entry] = data["workspaceOrError"]["locationEntries"]
-    assert entry["locationOrLoadError"]["__typename"] != "PythonError", entry
-    return bool(entry["loadStatus"] == "LOADED" and entry["name"] == LOCATION)
-
-
-@pytest.fixture
-def daemon(dagster_ui: DagsterUI) -> Iterator[Server]:
-    """The daemon, which dequeues runs (dagster.yaml's run queue) and runs sensors."""
-    args = ["run", "-w", str(PROJECT_ROOT / "workspace.yaml")]
-    log = dagster_ui.logs / "dagster-daemon.log"
-    process = dagster_server("dagster-daemon", args, dagster_ui.env, log)
-    try:
-        yield process
-    finally:
-        process.stop(timeout_s=60)
 
 
 def test_resources_show_where_secrets_are_never_what_they_are(
@@ -348,10 +268,10 @@ def test_asset_graph_and_a_video_partition_run_through_graphql(
         run = dagster_ui.query(RUN_QUERY, runId=run_id)["runOrError"]
         if run["status"] in TERMINAL_RUN_STATUSES:
             break
-        assert daemon.running(), _tail(dagster_ui.logs / "dagster-daemon.log")
-        assert time.monotonic() < deadline, _tail(dagster_ui.logs / "dagster-daemon.log")
+        assert daemon.running(), log_tail(dagster_ui.logs / "dagster-daemon.log")
+        assert time.monotonic() < deadline, log_tail(dagster_ui.logs / "dagster-daemon.log")
         time.sleep(2)
-    assert run["status"] == "SUCCESS", _tail(dagster_ui.logs / "dagster-daemon.log")
+    assert run["status"] == "SUCCESS", log_tail(dagster_ui.logs / "dagster-daemon.log")
     assert {"key": "dagster/partition", "value": partition} in run["tags"]
     assert catalog.get_video(UUID(partition)).encoding_status == EncodingStatus.READY
 

@@ -39,13 +39,12 @@ from pipelines.recovery import (
     LOST_REASON,
     PARTITION_TAG,
     REQUEUE_TAG,
-    RUN_KEY_TAG,
     WILL_RETRY_TAG,
     media_cancel_sensor,
     media_failure_sensor,
 )
-from pipelines.sensors import upload_run_key
-from reelflow import connect
+from reelflow import connect, layout
+from reelflow.media_runs import run_tags
 from reelflow.settings import PROJECT_ROOT, Settings
 from storage.catalog import EncodingStatus, Visibility
 from storage.objects import LocalObjectStore
@@ -82,7 +81,7 @@ class Ticks:
     reacted: list[str] = field(default_factory=list)
 
     def __call__(self) -> SensorExecutionData:
-        resources = {"catalog": self.platform.resources["catalog"]}
+        resources = {key: self.platform.resources[key] for key in ("catalog", "object_store")}
         instance = self.platform.instance
         with build_sensor_context(
             instance=instance,
@@ -197,9 +196,13 @@ def test_a_failed_blocking_check_fails_the_video_with_what_the_check_found(
     video_id = recovery.upload(tmp_path, "clip")
 
     result = recovery.run(video_id, quality_ssim_floor=UNREACHABLE_SSIM)
+    work = layout.video_work_prefix(video_id)
+    assert recovery.platform.store.list(work), "the failed run left its working objects"
     recovery.failed()
 
     assert not result.success
+    # Nothing of the failed run stays in the store: no clear copy of a video that never played.
+    assert recovery.platform.store.list(work) == []
     [failed] = [e for e in result.get_asset_check_evaluations() if not e.passed]
     assert failed.check_name == "renditions_quality" and failed.description
     # Run retries are on, but a run failed by a step is not retried: the video fails at once.
@@ -310,7 +313,7 @@ def test_a_canceled_run_fails_the_video_that_awaited_it(recovery: Recovery, tmp_
     video_id = recovery.upload(tmp_path, "clip")
     upload = recovery.platform.catalog.latest_completed_upload(video_id)
     # The run the upload sensor asked for, not started yet.
-    run = recovery.new_run(video_id, {RUN_KEY_TAG: upload_run_key(str(video_id), str(upload.id))})
+    run = recovery.new_run(video_id, run_tags(video_id, upload.id))
     assert recovery.status(video_id) == (EncodingStatus.UPLOADING, None)
 
     # What the run queue does when an operator cancels a queued run.
@@ -376,7 +379,7 @@ def test_a_stalled_video_is_queued_again_once_then_failed(
     # The daemon launches the request; its run stops after ingest, leaving the video processing.
     request: RunRequest = (first.run_requests or [])[0]
     assert request.run_key is not None
-    launched = {**request.tags, RUN_KEY_TAG: request.run_key}
+    launched = {**request.tags, "dagster/run_key": request.run_key}
     requeued = recovery.run(stalled, tags=launched, only_ingest=True)
     assert requeued.success
     platform.catalog.set_encoding_status(unknown, EncodingStatus.FAILED, "settled elsewhere")

@@ -28,7 +28,9 @@ from assets.engagement import INTERACTIONS_KEY
 from assets.ingest import VIDEO_PARTITIONS
 from assets.resources import CatalogResource
 from pipelines.definitions import defs
+from pipelines.jobs import media_lifecycle
 from pipelines.sensors import ERASURE_TAG, erasure_sensor, retrain_after_engagement
+from reelflow.media_runs import run_tags
 from storage.catalog import Catalog, EncodingStatus, Visibility
 from tests.fixtures.lifecycle import Platform
 
@@ -102,10 +104,33 @@ def test_an_upload_whose_object_is_missing_waits_for_it(platform: Platform, tmp_
     assert list(added.partition_keys or []) == [str(missing)]
 
 
+def test_runs_name_their_upload_and_an_upload_with_a_run_is_not_asked_for(
+    platform: Platform, tmp_path: Path
+) -> None:
+    handed_over = completed_upload(platform, tmp_path)
+    waiting = completed_upload(platform, tmp_path)
+    upload = platform.catalog.latest_completed_upload(handed_over)
+    # The run the API asked the webserver for the moment the upload completed, not started.
+    media_job = defs.resolve_job_def(media_lifecycle.name)
+    platform.instance.create_run_for_job(
+        media_job,
+        status=DagsterRunStatus.NOT_STARTED,
+        tags=run_tags(handed_over, upload.id),
+    )
+
+    sensed = platform.sense()
+
+    assert set(requested(sensed)) == {str(waiting)}
+    assert isinstance(sensed, SensorResult)
+    [request] = sensed.run_requests or []
+    waiting_upload = platform.catalog.latest_completed_upload(waiting).id
+    assert request.tags == run_tags(waiting, waiting_upload)
+
+
 def test_nothing_to_ingest_is_a_skip(platform: Platform) -> None:
     skipped = platform.sense()
     assert isinstance(skipped, SkipReason)
-    assert skipped.skip_message == "no completed upload awaits ingest"
+    assert skipped.skip_message == "no completed upload awaits a run"
 
 
 def evaluate_erasures(

@@ -13,7 +13,6 @@ from dagster import AssetKey, AssetMaterialization, RunsFilter, instance_for_tes
 
 from assets.ingest import VIDEO_PARTITIONS
 from cli.demo.lifecycle import (
-    PARTITION_TAG,
     Runs,
     days_to_aggregate,
     materialize_videos,
@@ -22,6 +21,7 @@ from cli.demo.lifecycle import (
 from cli.demo.seeding import DemoClip, seed_library, seed_users, watchable_videos
 from cli.demo.serving import child_environment
 from pipelines.jobs import media_lifecycle
+from reelflow.media_runs import PARTITION_TAG
 from reelflow.settings import Settings
 from storage.catalog import Catalog, EncodingStatus
 from storage.objects import LocalObjectStore
