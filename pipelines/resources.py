@@ -10,8 +10,12 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from dagster import EnvVar, FilesystemIOManager
-from dagster_aws.s3 import S3PickleIOManager, S3Resource
+from dagster import (
+    ConfigurableIOManager,
+    ConfigurableIOManagerFactory,
+    EnvVar,
+    FilesystemIOManager,
+)
 from dagster_pyspark import PySparkResource
 from pydantic import SecretStr
 
@@ -49,11 +53,14 @@ def _plain(value: object) -> str:
 IO_PREFIX = "dagster/io"
 
 
-def io_manager(settings: Settings) -> FilesystemIOManager | S3PickleIOManager:
+def io_manager(settings: Settings) -> ConfigurableIOManager | ConfigurableIOManagerFactory:
     """Where steps leave their outputs for the next ones: in the bucket beside the media when the
     objects are in S3, so that a step may run on any host; else under `DAGSTER_HOME`."""
     if settings.object_store != "s3":
         return FilesystemIOManager()
+    # Imported here: dagster-aws costs a run half a second of start-up it needs only with S3.
+    from dagster_aws.s3 import S3PickleIOManager, S3Resource
+
     return S3PickleIOManager(
         s3_resource=S3Resource(
             endpoint_url=settings.s3_endpoint_url,
