@@ -8,12 +8,13 @@ executor and the workers build their Celery app from the same configuration.
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from dagster import EnvVar, ExecutorDefinition, in_process_executor
+from dagster import DagsterInstance, EnvVar, ExecutorDefinition, in_process_executor
 
 from assets.queues import HEAVY, LIGHT
 from pipelines.resources import secret
@@ -75,14 +76,63 @@ def worker_app(settings: Settings) -> Celery:
         config_source=CELERY_CONFIG,
     )
     app: Celery = make_app(executor.app_args())
-    create_task(app)
+    create_task(app, base=_step_task_class())
     return app
+
+
+def step_of_ended_run(execute_step_args_packed: dict[str, Any]) -> bool:
+    """Whether a step task belongs to a run that has ended or is being canceled; if so, the
+    run's event log says that the step is skipped.
+
+    The broker hands a step that was never acknowledged to a worker again, even when the run
+    that asked for it is gone (a broker restart fails the run, and its retry runs the step anew).
+    Run then, the step would rewrite the objects that the retry reads, or publish twice.
+    """
+    from dagster import DagsterRunStatus
+    from dagster._grpc.types import ExecuteStepArgs
+    from dagster._serdes import serialize_value, unpack_value
+
+    args = unpack_value(execute_step_args_packed, as_type=ExecuteStepArgs)
+    instance = _instance(serialize_value(args.instance_ref))
+    run = instance.get_run_by_id(args.run_id)
+    if run is None or not (run.is_finished or run.status == DagsterRunStatus.CANCELING):
+        return False
+    for step in args.step_keys_to_execute or []:
+        instance.report_engine_event(
+            f"Skipping step {step}: the run is {run.status.value}", run, step_key=step
+        )
+    return True
+
+
+@functools.cache
+def _instance(ref: str) -> DagsterInstance:
+    """The instance a serialized reference names, opened once per process (opening one costs
+    more than the run lookup it serves)."""
+    from dagster._core.instance.ref import InstanceRef
+    from dagster._serdes import deserialize_value
+
+    return DagsterInstance.from_ref(deserialize_value(ref, InstanceRef))
+
+
+def _step_task_class() -> type:
+    """dagster-celery's step task, made to skip the steps of runs that ended."""
+    from celery import Task
+
+    class StepTask(Task):
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            if step_of_ended_run(kwargs["execute_step_args_packed"]):
+                return []
+            return super().__call__(*args, **kwargs)
+
+    return StepTask
 
 
 def run_worker(settings: Settings, queues: Sequence[str], concurrency: int) -> None:
     """Take steps from `queues` of the broker, `concurrency` at a time, until stopped."""
     # The code location is loaded here, once: the pool processes forked from this one start
-    # with it, so a step pays for no imports.
+    # with it, so a step pays for no imports. Celery's prefork pool has the kernel kill each of
+    # them when this process dies (PR_SET_PDEATHSIG): the broker then hands their steps to
+    # other workers, and no orphaned pool process finishes one a second time.
     import pipelines.definitions  # noqa: F401
 
     worker_app(settings).worker_main(

@@ -8,133 +8,57 @@ so a step gets nothing through a disk.
 
 from __future__ import annotations
 
-import os
 import pickle
-import secrets
 import shutil
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from dagster import DagsterEventType, DagsterInstance
 from pydantic import SecretStr
 
 from assets.queues import HEAVY, LIGHT
+from devstack import pool
+from devstack.pool import Host, consumed_queues, node_of
 from devstack.processes import Server
 from devstack.rabbitmq import RabbitMQ
 from pipelines.executors import worker_app
-from reelflow import connect
-from reelflow.settings import DAGSTER_POSTGRES_SCHEME, PROJECT_ROOT, Settings
+from reelflow.settings import PROJECT_ROOT, Settings
 from storage.objects import S3ObjectStore
 
-WORKER_START_TIMEOUT_S = 180.0
 RUN_TIMEOUT_S = 600.0
-
-
-@dataclass
-class Host:
-    """A directory standing for one machine of the pool, and the environment of its processes."""
-
-    root: Path
-    env: dict[str, str]
-
-    @property
-    def dagster_home(self) -> Path:
-        return self.root / "dagster-home"
-
-    def start_worker(self, *args: str) -> Server:
-        """`reelflow worker ARGS` on this host."""
-        return Server.start(
-            f"worker on {self.root.name}",
-            [str(Path(sys.executable).with_name("reelflow")), "worker", *args],
-            log=self.root / "worker.log",
-            cwd=self.root,
-            env=self.env,
-        )
-
-
-def new_host(tmp_path: Path, name: str, environment: dict[str, str]) -> Host:
-    root = tmp_path / name
-    for sub in ("dagster-home", "state", "tmp"):
-        (root / sub).mkdir(parents=True)
-    env = os.environ | environment
-    env |= {
-        "DAGSTER_HOME": str(root / "dagster-home"),
-        "REELFLOW_STATE_DIR": str(root / "state"),
-        "TMPDIR": str(root / "tmp"),
-        # The code is installed on every host; the probe job lives beside this test.
-        "PYTHONPATH": str(PROJECT_ROOT),
-    }
-    return Host(root, env)
-
-
-def consumed_queues(settings: Settings, workers: list[Server]) -> list[set[str]]:
-    """The queues each worker consumes, once every one of them consumes some."""
-    inspect = worker_app(settings).control.inspect(timeout=1.0)
-    deadline = time.monotonic() + WORKER_START_TIMEOUT_S
-    while True:
-        consumed = {
-            node.split("@")[0]: {queue["name"] for queue in queues}
-            for node, queues in (inspect.active_queues() or {}).items()
-        }
-        if all(node_of(worker) in consumed for worker in workers):
-            return [consumed[node_of(worker)] for worker in workers]
-        for worker in workers:
-            assert worker.running(), f"a worker exited\n{worker.log_tail()}"
-        assert time.monotonic() < deadline, "\n".join(w.log_tail() for w in workers)
-
-
-def node_of(worker: Server) -> str:
-    """The Celery node name of a worker, without its host."""
-    return f"reelflow-{worker.pid}"
 
 
 @pytest.fixture
 def broker(dev_stack: Settings) -> Iterator[Settings]:
-    """The dev stack's settings on a virtual host of the broker of their own, deleted afterwards:
-    workers of other test runs on the same broker never see these steps, nor these workers
-    theirs."""
-    rabbitmq = RabbitMQ(dev_stack)
-    vhost = f"reelflow-test-{secrets.token_hex(6)}"
-    rabbitmq.ctl("add_vhost", vhost)
-    try:
-        rabbitmq.ctl("set_permissions", "--vhost", vhost, rabbitmq.broker.user, ".*", ".*", ".*")
-        url = urlsplit(dev_stack.broker_url.get_secret_value())._replace(path=f"/{vhost}")
-        yield dev_stack.model_copy(update={"broker_url": SecretStr(urlunsplit(url))})
-    finally:
-        rabbitmq.ctl("delete_vhost", vhost)
+    """The dev stack's settings on a virtual host of the broker of their own."""
+    with pool.broker_vhost(RabbitMQ(dev_stack)) as url:
+        yield dev_stack.model_copy(update={"broker_url": SecretStr(url)})
 
 
 @pytest.fixture
 def bucket(dev_stack: Settings) -> Iterator[S3ObjectStore]:
-    store = connect.s3_store(dev_stack, f"reelflow-test-{secrets.token_hex(6)}")
-    store.ensure_bucket()
-    yield store
-    store.delete_bucket()
+    with pool.bucket(dev_stack) as store:
+        yield store
 
 
 @pytest.fixture
 def pool_environment(
-    dev_stack: Settings, broker: Settings, empty_database_dsn: str, bucket: S3ObjectStore
+    dev_stack: Settings,
+    broker: Settings,
+    empty_database_dsn: str,
+    catalog_dsn: str,
+    bucket: S3ObjectStore,
 ) -> dict[str, str]:
     """What every host of the pool sets: the instance's database, the object store, the broker."""
-    return {
-        "REELFLOW_MEDIA_EXECUTOR": "celery",
-        "REELFLOW_BROKER_URL": broker.broker_url.get_secret_value(),
-        "REELFLOW_DAGSTER_POSTGRES_URL": empty_database_dsn.replace(
-            "postgresql://", DAGSTER_POSTGRES_SCHEME, 1
-        ),
-        "REELFLOW_S3_BUCKET": bucket.bucket,
-        "REELFLOW_S3_ENDPOINT_URL": str(dev_stack.s3_endpoint_url),
-        "AWS_ACCESS_KEY_ID": dev_stack.s3_access_key_id,
-        "AWS_SECRET_ACCESS_KEY": dev_stack.s3_secret_access_key.get_secret_value(),
-        "AWS_DEFAULT_REGION": dev_stack.s3_region,
-    }
+    return pool.pool_environment(
+        dev_stack,
+        broker_url=broker.broker_url.get_secret_value(),
+        instance_dsn=empty_database_dsn,
+        catalog_dsn=catalog_dsn,
+        store=bucket,
+    )
 
 
 @pytest.fixture
@@ -145,10 +69,11 @@ def queue_workers(
     started: dict[str, tuple[Host, Server]] = {}
     try:
         for queue in (HEAVY, LIGHT):
-            host = new_host(tmp_path, f"worker-{queue}", pool_environment)
+            host = Host.new(tmp_path, f"worker-{queue}", pool_environment)
             started[queue] = (host, host.start_worker("--queue", queue))
         workers = [worker for _, worker in started.values()]
-        assert consumed_queues(broker, workers) == [{HEAVY}, {LIGHT}]
+        url = broker.broker_url.get_secret_value()
+        assert consumed_queues(url, workers) == [{HEAVY}, {LIGHT}]
         yield started
     finally:
         for _, worker in started.values():
@@ -156,11 +81,10 @@ def queue_workers(
 
 
 def test_a_worker_takes_both_queues_by_default(broker: Settings, tmp_path: Path) -> None:
-    host = new_host(
-        tmp_path, "worker", {"REELFLOW_BROKER_URL": broker.broker_url.get_secret_value()}
-    )
+    url = broker.broker_url.get_secret_value()
+    host = Host.new(tmp_path, "worker", {"REELFLOW_BROKER_URL": url})
     with host.start_worker("--concurrency", "2") as worker:
-        assert consumed_queues(broker, [worker]) == [{HEAVY, LIGHT}]
+        assert consumed_queues(url, [worker]) == [{HEAVY, LIGHT}]
         [stats] = (worker_app(broker).control.inspect(timeout=5.0).stats() or {}).values()
         assert stats["pool"]["max-concurrency"] == 2
 
@@ -172,10 +96,10 @@ def test_steps_run_on_the_worker_of_their_queue(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    launcher = new_host(tmp_path, "launcher", pool_environment)
+    launcher = Host.new(tmp_path, "launcher", pool_environment)
     shutil.copy(PROJECT_ROOT / "deploy" / "dagster.yaml", launcher.dagster_home / "dagster.yaml")
     launched = subprocess.run(
-        [str(Path(sys.executable).with_name("dagster")), "job", "execute"]
+        [pool.program("dagster"), "job", "execute"]
         + ["-m", "tests.integration.pipelines.worker_probe", "-j", "worker_probe"]
         + ["--working-directory", str(PROJECT_ROOT)],
         cwd=launcher.root,
