@@ -15,9 +15,12 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import ApiError
+from api.limits import RateLimiter
 from api.media_runs import MediaRuns
+from api.public_reads import PublicReads
 from api.recommendations import Recommendations
 from api.security import decode_access_token
+from api.sessions import SessionCache
 from reelflow import connect
 from reelflow.settings import Settings
 from storage.catalog import Catalog, InvalidState, NotFound, Role, User
@@ -107,7 +110,22 @@ def _unauthorized(message: str) -> ApiError:
     return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
 
 
+def get_limiter(request: Request) -> RateLimiter:
+    limiter: RateLimiter = request.app.state.limiter
+    return limiter
+
+
+def get_public_reads(request: Request) -> PublicReads:
+    reads: PublicReads = request.app.state.public_reads
+    return reads
+
+
+LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
+PublicReadsDep = Annotated[PublicReads, Depends(get_public_reads)]
+
+
 def get_optional_user(
+    request: Request,
     catalog: CatalogDep,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -115,11 +133,15 @@ def get_optional_user(
     """The caller when a valid bearer token is sent, None when none is sent."""
     if credentials is None:
         return None
+    sessions: SessionCache = request.app.state.sessions
     try:
         claims = decode_access_token(
             credentials.credentials, settings.jwt_secret.get_secret_value()
         )
-        user = catalog.get_session_user(UUID(claims["sub"]), UUID(claims["sid"]))
+        user_id, session_id = UUID(claims["sub"]), UUID(claims["sid"])
+        user = sessions.user(
+            user_id, session_id, lambda: catalog.get_session_user(user_id, session_id)
+        )
     except (jwt.InvalidTokenError, ValueError, NotFound) as exc:
         raise _unauthorized("the access token is invalid or expired") from exc
     except InvalidState as exc:

@@ -9,9 +9,12 @@ from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
+from api.cache import SharedCache
 from api.deps import HistoryProvider
 from api.errors import error_response, install_error_handlers
+from api.limits import RateLimiter
 from api.media_runs import MediaRuns
+from api.public_reads import PublicReads
 from api.recommendations import Recommendations
 from api.routes import (
     auth,
@@ -28,8 +31,10 @@ from api.routes import (
     videos,
     watch,
 )
+from api.sessions import SessionCache
 from reelflow import connect
 from reelflow.settings import PROJECT_ROOT, Settings, get_settings
+from storage.catalog import Catalog
 
 API_PREFIX = "/api/v1"
 # The web pages (plain files, no build step) and the npm packages they load (`reelflow bootstrap`).
@@ -45,6 +50,13 @@ SECURITY_HEADERS = {
 }
 
 
+def drop_cached_on_change(catalog: Catalog, app: FastAPI) -> None:
+    """Every change `catalog` commits to a user or a video drops what the app's workers share
+    about it in Redis."""
+    catalog.on_changed("user", app.state.sessions.forget)
+    catalog.on_changed("video", app.state.public_reads.forget_video)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The application for `settings` (the environment's by default)."""
     settings = settings or get_settings()
@@ -52,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.catalog = connect.catalog(settings)
+        drop_cached_on_change(app.state.catalog, app)
         app.state.history = HistoryProvider(settings)
         app.state.recommendations.start()
         try:
@@ -60,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.recommendations.stop()
             app.state.history.close()
             app.state.catalog.close()
+            app.state.cache.close()
 
     app = FastAPI(
         title="Reelflow API",
@@ -71,6 +85,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.store = connect.object_store(settings)
     app.state.recommendations = Recommendations(settings, app.state.store)
     app.state.media_runs = MediaRuns(settings.dagster_url)
+    app.state.cache = SharedCache(settings)
+    app.state.sessions = SessionCache(app.state.cache, settings)
+    app.state.limiter = RateLimiter(app.state.cache, settings)
+    app.state.public_reads = PublicReads(app.state.cache, settings)
     install_error_handlers(app)
 
     @app.middleware("http")

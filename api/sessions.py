@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from uuid import UUID
 
 from fastapi import Request
 
+from api.cache import SharedCache
 from api.errors import ApiError
 from api.schemas.users import TokenPublic
 from api.security import (
@@ -83,3 +86,32 @@ def session_tokens(
         refresh_token=refresh_token,
         expires_in=int(ACCESS_TOKEN_TTL.total_seconds()),
     )
+
+
+class SessionCache:
+    """The session check of bearer tokens, shared by the API workers for a short while.
+
+    An account's live sessions are one Redis hash (session id → the account without its password
+    hash) that expires `session_cache_ttl_s` after it was filled. Every change of the account,
+    its standing or its sessions (sign-out, password change, erasure, a subscription event)
+    deletes the hash through `Catalog.on_changed`, so the next request checks PostgreSQL.
+    """
+
+    def __init__(self, cache: SharedCache, settings: Settings) -> None:
+        self._cache = cache
+        self._ttl_s = settings.session_cache_ttl_s
+
+    def user(self, user_id: UUID, session_id: UUID, check: Callable[[], User]) -> User:
+        """The account of a live session: cached (its `password_hash` None), else `check()`ed
+        and cached unless the account changes meanwhile."""
+        return self._cache.read_through(
+            self._cache.key("sessions", user_id),
+            str(session_id),
+            check,
+            lambda user: user.model_dump_json(exclude={"password_hash"}),
+            lambda raw: User.model_validate(json.loads(raw) | {"password_hash": None}),
+            self._ttl_s,
+        )
+
+    def forget(self, user_id: UUID) -> None:
+        self._cache.drop(self._cache.key("sessions", user_id), marker_ttl_s=2 * self._ttl_s)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -102,13 +103,28 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def api_workers(settings: Settings, requested: int | None = None) -> int:
+    """Processes of `reelflow api`: asked for, else set, else one per core in prod and one
+    locally."""
+    if requested is not None:
+        return requested
+    if settings.api_workers is not None:
+        return settings.api_workers
+    return (os.cpu_count() or 1) if settings.deployment == "prod" else 1
+
+
 def _api(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.main import create_app
 
+    workers = api_workers(settings, args.workers)
+    # Several workers each build the application from the environment's settings, as
+    # `create_app()` does; they share nothing but the databases, the object store and Redis.
     uvicorn.run(
-        create_app(settings),
+        create_app(settings) if workers == 1 else "api.main:create_app",
+        factory=workers > 1,
+        workers=workers,
         host=args.host or settings.api_host,
         port=args.port or settings.api_port,
         proxy_headers=True,
@@ -172,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     devstack = commands.add_parser(
-        "devstack", help="local PostgreSQL, Cassandra, S3, Stripe and RabbitMQ servers"
+        "devstack", help="local PostgreSQL, Cassandra, S3, Stripe, RabbitMQ and Redis servers"
     )
     actions = devstack.add_subparsers(dest="action", required=True)
     for name, handler, text in (
@@ -192,6 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
     api = commands.add_parser("api", help="serve the API with uvicorn")
     api.add_argument("--host", help="default: REELFLOW_API_HOST (127.0.0.1)")
     api.add_argument("--port", type=int, help="default: REELFLOW_API_PORT (8000)")
+    api.add_argument(
+        "--workers",
+        type=_positive_int,
+        help="processes (default: REELFLOW_API_WORKERS, else one per core in prod, one locally)",
+    )
     api.set_defaults(handler=_api)
 
     seed = commands.add_parser("seed", help="generate demo data")

@@ -1,5 +1,5 @@
-"""The dev stack: the local PostgreSQL, Cassandra, S3, Stripe and RabbitMQ servers, started and
-stopped together.
+"""The dev stack: the local PostgreSQL, Cassandra, S3, Stripe, RabbitMQ and Redis servers, started
+and stopped together.
 
 Each server is a `Service` (devstack/service.py), run by the process supervisor
 (devstack/processes.py); `up` is idempotent, `down` stops only what this stack started.
@@ -11,6 +11,7 @@ from devstack.cassandra import Cassandra
 from devstack.postgres import Postgres
 from devstack.processes import ServerError
 from devstack.rabbitmq import RabbitMQ
+from devstack.redis import Redis
 from devstack.s3proxy import S3Proxy
 from devstack.service import Service, Status
 from devstack.stripe import StripeMock
@@ -23,6 +24,9 @@ def services(settings: Settings) -> list[Service]:
     if settings.stripe_api_base:  # unset in prod: real Stripe, nothing to run
         stack.append(StripeMock(settings))
     stack.append(RabbitMQ(settings))
+    # Unset or empty: no cache, the API reads the databases for everything.
+    if settings.redis_url is not None and settings.redis_url.get_secret_value():
+        stack.append(Redis(settings))
     return stack
 
 

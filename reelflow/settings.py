@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -84,6 +86,28 @@ class Settings(BaseSettings):
     signed_url_ttl_s: int = 6 * 3600
     login_max_failures: int = 5
     login_window_s: int = 900
+    # API processes of `reelflow api`; unset: one per core in prod, one locally.
+    api_workers: int | None = Field(default=None, ge=1)
+
+    # Redis, shared by every API worker: the cache of what many viewers read alike, the
+    # session check and the rate limits (docs/api.md). Its password is in the URL. Unset or
+    # down, the API reads PostgreSQL and Cassandra for everything.
+    redis_url: SecretStr | None = SecretStr(
+        f"redis://:{LOCAL_SECRET_PREFIX}redis-password@127.0.0.1:16379/0"
+    )
+    # Keys are prefixed with the namespace, so deployments (or tests) can share one Redis.
+    redis_namespace: str = Field(default="reelflow", min_length=1)
+    # Each call waits this long at most; after a failure a worker leaves Redis alone this long.
+    redis_timeout_s: float = Field(default=0.25, gt=0)
+    redis_cooldown_s: float = Field(default=5.0, gt=0)
+    redis_pool_max: int = Field(default=64, ge=1)
+    # How long a cached session check, public video or trending page is served before it is
+    # read again (sign-out, a password change and edits drop their entries at once).
+    session_cache_ttl_s: float = Field(default=30.0, gt=0)
+    cache_ttl_s: float = Field(default=30.0, gt=0)
+    # Rate limits by route and scope, overriding those of api/limits.py:
+    # {"login:address": "30/60"} is 30 requests per 60 s from one client address.
+    rate_limits: dict[str, str] = {}
 
     stripe_api_key: SecretStr = SecretStr("sk_test_123")
     stripe_api_base: str | None = "http://127.0.0.1:12111"
@@ -146,7 +170,29 @@ class Settings(BaseSettings):
                 value = data.get(name)
                 if isinstance(value, str):
                     data[name] = [p.strip() for p in value.split(",") if p.strip()]
+            # `REELFLOW_REDIS_URL=` turns an optional service off, as leaving it out does not.
+            for name, field in cls.model_fields.items():
+                if data.get(name) == "" and not field.is_required() and _optional(field):
+                    data[name] = None
         return data
+
+    def as_environment(self) -> dict[str, str]:
+        """The `REELFLOW_*` variables that give another process these settings."""
+        env = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if value is None:
+                text = ""
+            elif isinstance(value, list):
+                text = ",".join(map(str, value))
+            elif isinstance(value, dict):
+                text = json.dumps(value)
+            else:
+                text = str(value)
+            env[f"REELFLOW_{name.upper()}"] = text
+        return env
 
     @field_validator("dagster_postgres_url")
     @classmethod
@@ -173,6 +219,10 @@ class Settings(BaseSettings):
             bad.append("REELFLOW_S3_SECRET_ACCESS_KEY")
         if self.media_executor == "celery":
             bad += _distributed_secrets_missing(self)
+        if self.redis_url is not None and _is_placeholder(
+            urlsplit(self.redis_url.get_secret_value()).password or ""
+        ):
+            bad.append("REELFLOW_REDIS_URL (its password)")
         bad += [
             f"REELFLOW_{name.upper()} (shorter than {MIN_SECRET_LENGTH} characters)"
             for name in OWN_SECRET_FIELDS
@@ -209,6 +259,10 @@ class Settings(BaseSettings):
     @property
     def jar_dir(self) -> Path:
         return self.cache_dir / "jars"
+
+
+def _optional(field: FieldInfo) -> bool:
+    return type(None) in get_args(field.annotation)
 
 
 def _is_placeholder(value: str) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 
 from devstack import services
@@ -9,6 +11,7 @@ from reelflow.settings import Settings
 
 pytest_plugins = [
     "tests.fixtures.api",
+    "tests.fixtures.cache",
     "tests.fixtures.catalog",
     "tests.fixtures.history",
     "tests.fixtures.media",
@@ -25,7 +28,8 @@ pytest_plugins = [
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    return Settings()
+    # Keys of this run in the dev stack's Redis, apart from a demo's or another run's.
+    return Settings(redis_namespace=f"reelflow-test-{secrets.token_hex(4)}")
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request, Response, status
 
-from api.deps import CatalogDep, CurrentUser, SettingsDep
-from api.errors import INVALID_BODY, THROTTLED, UNAUTHENTICATED, ApiError, error
+from api.deps import CatalogDep, CurrentUser, LimiterDep, SettingsDep
+from api.errors import INVALID_BODY, UNAUTHENTICATED, ApiError, error
 from api.schemas.users import LoginRequest, RefreshTokenRequest, TokenPublic
 from api.security import (
     REFRESH_TOKEN_TTL,
@@ -32,7 +32,10 @@ def _not_stored(response: Response) -> None:
     responses={
         401: error("The email or password is wrong (the same answer for an unknown email)"),
         422: INVALID_BODY,
-        429: THROTTLED,
+        429: error(
+            "Too many sign-ins from this address or for this account, or too many failed ones;"
+            " retry after `Retry-After` seconds"
+        ),
     },
 )
 def login(
@@ -41,8 +44,10 @@ def login(
     response: Response,
     catalog: CatalogDep,
     settings: SettingsDep,
+    limiter: LimiterDep,
 ) -> TokenPublic:
     """Sign in with email and password: an access token and a refresh token."""
+    limiter.check("login", address=client_address(request), account=body.email)
     throttle = LoginThrottle(catalog, settings, body.email, client_address(request))
     throttle.begin()
     try:

@@ -16,11 +16,13 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import ValidationError
 
 from api import access
-from api.deps import CatalogDep, OptionalUser, SettingsDep
+from api.deps import CatalogDep, LimiterDep, OptionalUser, SettingsDep
 from api.errors import ApiError, error, not_found
+from api.limits import RATE_LIMITED, RateLimiter
 from api.schemas.videos import ClearKeyJwk, ClearKeyLicense, ClearKeyLicenseRequest
+from api.sessions import client_address
 from media.drm import KEY_BYTES, kid_b64url
-from storage.catalog import DrmScheme, NotFound
+from storage.catalog import DrmScheme, NotFound, User
 
 router = APIRouter(prefix="/drm", tags=["drm"])
 
@@ -54,6 +56,14 @@ def _key_id(kid: str) -> UUID:
     return UUID(bytes=raw)
 
 
+def _count_licence(limiter: RateLimiter, request: Request, user: User | None) -> None:
+    limiter.check(
+        "licence",
+        address=client_address(request),
+        account=None if user is None else str(user.id),
+    )
+
+
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
@@ -66,6 +76,7 @@ def _b64url(data: bytes) -> str:
         403: NOT_ENTITLED,
         404: error("A key ID is unknown or belongs to a video the caller may not see"),
         422: error("Not a ClearKey licence request, or a key ID is not 16 bytes in base64url"),
+        429: RATE_LIMITED,
     },
     openapi_extra={
         "requestBody": {
@@ -76,13 +87,16 @@ def _b64url(data: bytes) -> str:
 )
 def clearkey_license(
     body: Annotated[bytes, Depends(_raw_body)],
+    request: Request,
     user: OptionalUser,
     catalog: CatalogDep,
     settings: SettingsDep,
+    limiter: LimiterDep,
 ) -> Response:
     """A W3C ClearKey licence (JWK set) for key IDs of videos the caller may play."""
-    request = _parse_license_request(body)
-    key_ids = list(dict.fromkeys(_key_id(kid) for kid in request.kids))
+    _count_licence(limiter, request, user)
+    asked = _parse_license_request(body)
+    key_ids = list(dict.fromkeys(_key_id(kid) for kid in asked.kids))
     stored = {key.key_id: key for key in catalog.drm_keys_by_id(key_ids)}
     if len(stored) != len(key_ids):
         raise not_found("key")
@@ -102,7 +116,7 @@ def clearkey_license(
         )
         for key_id in key_ids
     ]
-    licence = ClearKeyLicense(keys=jwks, type=request.type)
+    licence = ClearKeyLicense(keys=jwks, type=asked.type)
     return Response(licence.model_dump_json(), media_type="application/json", headers=NO_STORE)
 
 
@@ -114,12 +128,19 @@ def clearkey_license(
         401: SIGN_IN,
         403: NOT_ENTITLED,
         404: error("No such video, the caller may not see it, or it has no AES-128 key"),
+        429: RATE_LIMITED,
     },
 )
 def hls_key(
-    video_id: UUID, user: OptionalUser, catalog: CatalogDep, settings: SettingsDep
+    video_id: UUID,
+    request: Request,
+    user: OptionalUser,
+    catalog: CatalogDep,
+    settings: SettingsDep,
+    limiter: LimiterDep,
 ) -> Response:
     """The 16-byte AES-128 key of a video's HLS variant, for callers who may play it."""
+    _count_licence(limiter, request, user)
     video = access.visible_video_or_404(catalog, video_id, user)
     access.require_playback(video, user)
     aes_keys = [k for k in catalog.keys_for_video(video.id) if k.scheme == DrmScheme.AES_128]

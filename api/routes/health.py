@@ -22,7 +22,8 @@ def healthz() -> Health:
 
 @router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
 def readyz(request: Request) -> JSONResponse:
-    """PostgreSQL and Cassandra answer; says which dependency is down otherwise."""
+    """PostgreSQL and Cassandra answer; says which dependency is down otherwise. Redis is
+    reported but does not decide: without it the API serves uncached (docs/api.md)."""
     checks: dict[str, str] = {}
     try:
         request.app.state.catalog.ping()
@@ -35,5 +36,6 @@ def readyz(request: Request) -> JSONResponse:
     except Exception as exc:  # noqa: BLE001
         checks["cassandra"] = f"down: {type(exc).__name__}"
     ready = all(value == "ok" for value in checks.values())
+    checks["redis"] = request.app.state.cache.state()
     body = Health(status="ready" if ready else "not ready", dependencies=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from api.deps import CatalogDep, SettingsDep
+from api.deps import CatalogDep, PublicReadsDep, SettingsDep
 from api.schemas.social import VideoCardPublic
 
 router = APIRouter(prefix="/videos", tags=["feed"])
@@ -29,16 +29,21 @@ class TrendingPublic(BaseModel):
 def trending(
     catalog: CatalogDep,
     settings: SettingsDep,
+    reads: PublicReadsDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> TrendingPublic:
     """The videos trending over the last days, best first (public videos only)."""
-    ranked = catalog.trending(limit)
-    return TrendingPublic(
-        day=ranked[0][0].day if ranked else None,
-        items=[
-            TrendingItemPublic(
-                rank=entry.rank, score=entry.score, video=VideoCardPublic.of(video, settings)
-            )
-            for entry, video in ranked
-        ],
-    )
+
+    def load() -> TrendingPublic:
+        ranked = catalog.trending(limit)
+        return TrendingPublic(
+            day=ranked[0][0].day if ranked else None,
+            items=[
+                TrendingItemPublic(
+                    rank=entry.rank, score=entry.score, video=VideoCardPublic.of(video, settings)
+                )
+                for entry, video in ranked
+            ],
+        )
+
+    return reads.model("trending", f"limit={limit}", load, TrendingPublic)

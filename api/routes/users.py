@@ -15,8 +15,16 @@ from cassandra import DriverException
 from cassandra.cluster import NoHostAvailable
 from fastapi import APIRouter, Request, status
 
-from api.deps import CatalogDep, CurrentUser, HistoryDep, SettingsDep, history_errors
+from api.deps import (
+    CatalogDep,
+    CurrentUser,
+    HistoryDep,
+    LimiterDep,
+    SettingsDep,
+    history_errors,
+)
 from api.errors import INVALID_BODY, THROTTLED, UNAUTHENTICATED, ApiError, error
+from api.limits import LIMITS_UNAVAILABLE, RATE_LIMITED
 from api.schemas.users import (
     PROFILE_DATA_MAX_BYTES,
     CommentExport,
@@ -52,10 +60,19 @@ def _email_taken() -> ApiError:
     "/register",
     response_model=UserPublic,
     status_code=status.HTTP_201_CREATED,
-    responses={409: EMAIL_TAKEN, 422: INVALID_BODY},
+    responses={
+        409: EMAIL_TAKEN,
+        422: INVALID_BODY,
+        429: RATE_LIMITED,
+        503: LIMITS_UNAVAILABLE,
+    },
 )
-def register(body: UserCreate, catalog: CatalogDep) -> UserPublic:
+def register(
+    body: UserCreate, request: Request, catalog: CatalogDep, limiter: LimiterDep
+) -> UserPublic:
     """Create an account (a viewer, or a creator with `as_creator`); then sign in."""
+    # Before the password is hashed: that is what an attacker would make us spend.
+    limiter.check("register", address=client_address(request))
     profile: dict[str, Any] = {}
     if body.display_name is not None:
         profile["display_name"] = body.display_name
@@ -124,8 +141,10 @@ def update_me(
 
     new_email = body.email if body.email is not None and body.email != user.email else None
     if new_email is not None or body.new_password is not None:
+        # The caller's account may come from the session cache, which holds no password hash.
+        password_hash = catalog.get_user(user.id).password_hash
         _confirm_password(
-            body.current_password, user.password_hash, user.email, request, catalog, settings
+            body.current_password, password_hash, user.email, request, catalog, settings
         )
 
     try:

@@ -11,19 +11,23 @@ from __future__ import annotations
 import logging
 from uuid import UUID
 
-from fastapi import APIRouter, BackgroundTasks, Response, status
+from fastapi import APIRouter, BackgroundTasks, Request, Response, status
 
 from api import access
 from api.deps import (
     AdminUser,
     CatalogDep,
     CurrentUser,
+    LimiterDep,
     MediaRunsDep,
     OptionalUser,
+    PublicReadsDep,
     SettingsDep,
     StoreDep,
 )
 from api.errors import INVALID_BODY, UNAUTHENTICATED, ApiError, error
+from api.limits import RATE_LIMITED
+from api.public_reads import VideoAnswer
 from api.schemas.videos import (
     DrmPublic,
     PlaybackPublic,
@@ -35,13 +39,14 @@ from api.schemas.videos import (
     VideoPublic,
     VideoUpdate,
 )
+from api.sessions import client_address
 from api.signing import UrlSigner, cdn_url, signed_poster_url
 from api.uploading import upload_error, upload_url
 from media import drm as media_drm
 from reelflow import layout
 from reelflow.settings import Settings
 from storage import uploads
-from storage.catalog import Catalog, DrmScheme, User, Video
+from storage.catalog import Catalog, DrmScheme, User, Video, Visibility
 from storage.objects import Part
 from storage.uploads import NewVideo, UploadError
 
@@ -133,9 +138,13 @@ def video_public(
 
 
 def _json(model: VideoPublic, status_code: int = 200) -> Response:
+    return _json_body(model.model_dump_json(), status_code)
+
+
+def _json_body(body: str, status_code: int = 200) -> Response:
     # Playback URLs are capabilities of this caller: no cache may keep or share them.
     return Response(
-        model.model_dump_json(),
+        body,
         status_code=status_code,
         media_type="application/json",
         headers={"Cache-Control": "private, no-store"},
@@ -151,16 +160,20 @@ def _json(model: VideoPublic, status_code: int = 200) -> Response:
         413: error("The declared size is over the upload limit"),
         415: error("The declared content type is not a video type"),
         422: INVALID_BODY,
+        429: RATE_LIMITED,
     },
 )
 def initiate_upload(
     body: VideoCreate,
+    request: Request,
     user: CurrentUser,
     catalog: CatalogDep,
     store: StoreDep,
     settings: SettingsDep,
+    limiter: LimiterDep,
 ) -> UploadTicket:
     """Create a video and open the upload of its source file."""
+    limiter.check("upload", address=client_address(request), account=str(user.id))
     new = NewVideo(
         owner_id=user.id,
         title=body.title,
@@ -246,11 +259,28 @@ def complete_upload(
     responses={401: UNAUTHENTICATED, 404: VIDEO_NOT_FOUND},
 )
 def read_video(
-    video_id: UUID, user: OptionalUser, catalog: CatalogDep, settings: SettingsDep
+    video_id: UUID,
+    user: OptionalUser,
+    catalog: CatalogDep,
+    settings: SettingsDep,
+    reads: PublicReadsDep,
 ) -> Response:
     """A video's metadata, and signed playback URLs when the caller may play it."""
-    video = access.visible_video_or_404(catalog, video_id, user)
-    return _json(video_public(video, user, catalog, settings))
+
+    def load() -> VideoAnswer:
+        video = access.visible_video_or_404(catalog, video_id, user)
+        shared = video.visibility == Visibility.PUBLIC and not access.can_manage(video, user)
+        body = video_public(video, user, catalog, settings).model_dump_json()
+        return VideoAnswer(video.uploaded_by_user_id, body, shared)
+
+    if access.is_admin(user):
+        answer = load()
+    else:
+        answer = reads.video(video_id, load)
+        # Its owner may see more than viewers do (why processing failed).
+        if answer.cached and user is not None and answer.owner_id == user.id:
+            answer = load()
+    return _json_body(answer.body)
 
 
 @router.patch(
@@ -330,7 +360,10 @@ def take_down_video(
     responses={401: UNAUTHENTICATED, 403: ADMINS_ONLY, 404: error("No such video")},
 )
 def restore_video(
-    video_id: UUID, admin: AdminUser, catalog: CatalogDep, settings: SettingsDep
+    video_id: UUID,
+    admin: AdminUser,
+    catalog: CatalogDep,
+    settings: SettingsDep,
 ) -> Response:
     """Undo a takedown: the video is back as it was before."""
     video = catalog.restore_video(video_id)

@@ -5,12 +5,21 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from api.access import can_see, require_playback, visible_video_or_404
-from api.deps import CatalogDep, CurrentUser, HistoryDep, SettingsDep, history_errors
+from api.deps import (
+    CatalogDep,
+    CurrentUser,
+    HistoryDep,
+    LimiterDep,
+    SettingsDep,
+    history_errors,
+)
 from api.errors import INVALID_BODY, UNAUTHENTICATED, ApiError, error
+from api.limits import RATE_LIMITED
 from api.schemas.social import HistoryItemPublic, HistoryPublic, ProgressPublic, WatchReport
+from api.sessions import client_address
 
 router = APIRouter(tags=["watching"])
 
@@ -30,17 +39,21 @@ HISTORY_OVERFETCH = 2
         403: NOT_PLAYABLE,
         404: VIDEO_NOT_FOUND,
         422: INVALID_BODY,
+        429: RATE_LIMITED,
         503: HISTORY_UNAVAILABLE,
     },
 )
 def report_watch(
     video_id: UUID,
     report: WatchReport,
+    request: Request,
     user: CurrentUser,
     catalog: CatalogDep,
     history: HistoryDep,
+    limiter: LimiterDep,
 ) -> ProgressPublic:
     """Record a player report: resume position, watch time and the raw watch event."""
+    limiter.check("watch", address=client_address(request), account=str(user.id))
     video = visible_video_or_404(catalog, video_id, user)
     # Reports count as engagement, so only someone who may play the video can send them.
     require_playback(video, user)

@@ -6,11 +6,11 @@ all of them share one pool. Every public method runs in one transaction of its o
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from functools import cache
-from typing import Any, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar
 from uuid import UUID
 
 import psycopg
@@ -24,6 +24,7 @@ from storage.catalog.models import _Model
 M = TypeVar("M", bound=_Model)
 Query = sql.SQL | sql.Composed
 Connection = psycopg.Connection[TupleRow]
+Changed = Literal["user", "video"]
 
 
 class CatalogBase:
@@ -41,6 +42,17 @@ class CatalogBase:
             name="catalog",
             open=True,
         )
+        self._listeners: dict[Changed, list[Callable[[UUID], None]]] = {"user": [], "video": []}
+
+    def on_changed(self, kind: Changed, listener: Callable[[UUID], None]) -> None:
+        """Call `listener(id)` after each committed change this catalog makes to a user (its
+        account, standing or sessions) or a video, so that a cache (the API's session check,
+        its public video answers) drops the entry at once."""
+        self._listeners[kind].append(listener)
+
+    def _changed(self, kind: Changed, entity_id: UUID) -> None:
+        for listener in self._listeners[kind]:
+            listener(entity_id)
 
     def close(self) -> None:
         """Close every pooled connection; the catalog is unusable afterwards."""

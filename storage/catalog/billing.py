@@ -94,13 +94,14 @@ class Billing(CatalogBase):
                 _row_value(conn, "users", user_id, for_update=True)
                 subscription = _one(conn, Subscription, query, params)
                 _refresh_user_subscription_status(conn, user_id)
-                return subscription
         except errors.UniqueViolation as exc:
             raise SubscriptionExists(
                 f"subscription {provider_subscription_id!r} is already recorded"
             ) from exc
         except errors.ForeignKeyViolation as exc:
             raise NotFound(f"plan {plan_id!r}") from exc
+        self._changed("user", user_id)
+        return subscription
 
     def get_subscription(self, provider_subscription_id: str) -> Subscription:
         """The subscription with this payment provider id."""
@@ -157,7 +158,8 @@ class Billing(CatalogBase):
             params = (status, end_date, auto_renew, provider_subscription_id)
             subscription = _one(conn, Subscription, query, params)
             _refresh_user_subscription_status(conn, user_id)
-            return subscription
+        self._changed("user", user_id)
+        return subscription
 
     def set_stripe_customer_id(self, user_id: UUID, customer_id: str) -> str:
         """Remember the user's Stripe customer unless one is stored; returns the stored one.
@@ -175,6 +177,7 @@ class Billing(CatalogBase):
             raise Conflict(f"Stripe customer {customer_id!r} belongs to another user") from exc
         if row is None:
             raise NotFound(f"user {user_id}")
+        self._changed("user", user_id)
         stored: str = row[0]
         return stored
 

@@ -63,7 +63,9 @@ class Publishing(CatalogBase):
                 raise InvalidValue(
                     f"a stream asset names a DRM key that is not a key of video {video_id}"
                 ) from exc
-            return _one(conn, Video, publish, (version, thumbnail_url, duration_s, video_id))
+            video = _one(conn, Video, publish, (version, thumbnail_url, duration_s, video_id))
+        self._changed("video", video_id)
+        return video
 
     def list_stream_assets(self, video_id: UUID) -> list[StreamAsset]:
         """The stream assets of the published version (empty while unpublished)."""

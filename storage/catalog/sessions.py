@@ -100,6 +100,7 @@ class Sessions(CatalogBase):
                 (user_id,),
             )
         # Raised after the block so that the revocation above is committed, not rolled back.
+        self._changed("user", user_id)
         raise InvalidState(
             f"a revoked refresh token of user {user_id} was presented; all its tokens are revoked"
         )
@@ -112,14 +113,20 @@ class Sessions(CatalogBase):
             query += " AND user_id = %s"
             params = (digest, user_id)
         with self._transaction() as conn:
-            revoked = conn.execute(query + " AND revoked_at IS NULL", params).rowcount
-        return revoked > 0
+            revoked = conn.execute(
+                query + " AND revoked_at IS NULL RETURNING user_id", params
+            ).fetchall()
+        for (owner,) in revoked:
+            self._changed("user", owner)
+        return bool(revoked)
 
     def revoke_user_refresh_tokens(self, user_id: UUID) -> int:
         """Revoke every live refresh token of the user; returns how many were revoked."""
         with self._transaction() as conn:
-            return conn.execute(
+            revoked = conn.execute(
                 "UPDATE refresh_tokens SET revoked_at = now()"
                 " WHERE user_id = %s AND revoked_at IS NULL",
                 (user_id,),
             ).rowcount
+        self._changed("user", user_id)
+        return revoked

@@ -75,9 +75,11 @@ class Uploads(CatalogBase):
                     (video_id,),
                 )
                 params = (video_id, object_key, size_bytes, content_type, ttl, s3_upload_id)
-                return _one(conn, Upload, insert, params)
+                upload = _one(conn, Upload, insert, params)
         except errors.UniqueViolation as exc:
             raise Conflict(f"object key {object_key!r} already has an upload") from exc
+        self._changed("video", video_id)
+        return upload
 
     def get_upload(self, upload_id: UUID) -> Upload:
         """The upload with this id."""

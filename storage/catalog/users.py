@@ -92,16 +92,20 @@ class Users(CatalogBase):
             "UPDATE users SET {} WHERE id = %s AND deleted_at IS NULL RETURNING {}"
         ).format(_assignments(changes), _columns(User))
         try:
-            return self._row(User, query, (*changes.values(), user_id), f"live user {user_id}")
+            user = self._row(User, query, (*changes.values(), user_id), f"live user {user_id}")
         except errors.UniqueViolation as exc:
             raise EmailTaken(f"email {email!r} is taken") from exc
+        self._changed("user", user_id)
+        return user
 
     def soft_delete_user(self, user_id: UUID) -> User:
         """Deactivate an account and keep its data; see `erase_user` to anonymise it."""
         query = sql.SQL(
             "UPDATE users SET deleted_at = coalesce(deleted_at, now()) WHERE id = %s RETURNING {}"
         ).format(_columns(User))
-        return self._row(User, query, (user_id,), f"user {user_id}")
+        user = self._row(User, query, (user_id,), f"user {user_id}")
+        self._changed("user", user_id)
+        return user
 
     def erase_user(self, user_id: UUID, *, analytics_days: Iterable[date] = ()) -> User:
         """Anonymise an account: address replaced, password and profile cleared, comments orphaned.
@@ -120,7 +124,8 @@ class Users(CatalogBase):
             user = _found(_fetch_one(conn, User, query, (user_id,)), f"user {user_id}")
             conn.execute("UPDATE comments SET user_id = NULL WHERE user_id = %s", (user_id,))
             _insert_analytics_erasure(conn, analytics_days)
-            return user
+        self._changed("user", user_id)
+        return user
 
 
 def _user(conn: Connection, user_id: UUID) -> User:

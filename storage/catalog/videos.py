@@ -82,7 +82,9 @@ class Videos(CatalogBase):
         query = sql.SQL("UPDATE videos SET {} WHERE id = %s RETURNING {}").format(
             _assignments(changes), _columns(Video)
         )
-        return self._row(Video, query, (*changes.values(), video_id), f"video {video_id}")
+        video = self._row(Video, query, (*changes.values(), video_id), f"video {video_id}")
+        self._changed("video", video_id)
+        return video
 
     def list_videos_by_user(
         self, user_id: UUID, *, limit: int = 50, offset: int = 0
@@ -107,7 +109,9 @@ class Videos(CatalogBase):
         query = sql.SQL(
             "UPDATE videos SET encoding_status = %s, failure_reason = %s WHERE id = %s RETURNING {}"
         ).format(_columns(Video))
-        return self._row(Video, query, (status, failure_reason, video_id), f"video {video_id}")
+        video = self._row(Video, query, (status, failure_reason, video_id), f"video {video_id}")
+        self._changed("video", video_id)
+        return video
 
     def fail_processing(
         self, video_id: UUID, reason: str, *, upload_id: UUID | None = None
@@ -132,7 +136,10 @@ class Videos(CatalogBase):
             "  ORDER BY u.created_at DESC, u.id DESC LIMIT 1)))"
             " RETURNING {}"
         ).format(_columns(Video, "v"))
-        return self._first(Video, query, (reason, video_id, upload_id))
+        video = self._first(Video, query, (reason, video_id, upload_id))
+        if video is not None:
+            self._changed("video", video_id)
+        return video
 
     def list_stalled_videos(self, idle_for: timedelta, *, limit: int = 100) -> list[Video]:
         """Videos `processing` whose row has not changed for `idle_for`, longest idle first."""
@@ -153,7 +160,9 @@ class Videos(CatalogBase):
             "UPDATE videos SET taken_down_at = coalesce(taken_down_at, now()),"
             " takedown_reason = %s WHERE id = %s RETURNING {}"
         ).format(_columns(Video))
-        return self._row(Video, query, (reason, video_id), f"video {video_id}")
+        video = self._row(Video, query, (reason, video_id), f"video {video_id}")
+        self._changed("video", video_id)
+        return video
 
     def restore_video(self, video_id: UUID) -> Video:
         """Undo a takedown; restoring a video that is not taken down changes nothing."""
@@ -161,7 +170,9 @@ class Videos(CatalogBase):
             "UPDATE videos SET taken_down_at = NULL, takedown_reason = NULL"
             " WHERE id = %s RETURNING {}"
         ).format(_columns(Video))
-        return self._row(Video, query, (video_id,), f"video {video_id}")
+        video = self._row(Video, query, (video_id,), f"video {video_id}")
+        self._changed("video", video_id)
+        return video
 
     def delete_video(self, video_id: UUID) -> tuple[Video, list[Upload]]:
         """Remove a video with its stream assets, DRM keys, comments and uploads, for good.
@@ -177,7 +188,9 @@ class Videos(CatalogBase):
             # The row lock keeps a publishing run or a new upload from slipping in between.
             _row_value(conn, "videos", video_id, for_update=True)
             uploads = _all(conn, Upload, uploads_query, (video_id,))
-            return _one(conn, Video, delete, (video_id,)), uploads
+            video = _one(conn, Video, delete, (video_id,))
+        self._changed("video", video_id)
+        return video, uploads
 
 
 def _videos_by_id(conn: Connection, video_ids: Iterable[UUID]) -> dict[UUID, Video]:

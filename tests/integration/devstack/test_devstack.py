@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from pydantic import SecretStr
 
 from devstack import services
 from devstack.network import port_open
@@ -29,7 +30,8 @@ def own_stack(settings: Settings) -> Iterator[Settings]:
         cassandra_port=PORTS["cassandra"],
         s3_endpoint_url=f"http://127.0.0.1:{PORTS['s3proxy']}",
         stripe_api_base=f"http://127.0.0.1:{PORTS['stripe-mock']}",
-        broker_url=f"amqp://stacktest:stacktest-pw@127.0.0.1:{PORTS['rabbitmq']}//",
+        broker_url=SecretStr(f"amqp://stacktest:stacktest-pw@127.0.0.1:{PORTS['rabbitmq']}//"),
+        redis_url=SecretStr(f"redis://:stacktest-pw@127.0.0.1:{PORTS['redis']}/0"),
     )
     yield stack
     services.down(stack)
@@ -44,6 +46,7 @@ def test_up_twice_status_and_down(own_stack: Settings) -> None:
         "s3proxy",
         "stripe-mock",
         "rabbitmq",
+        "redis",
     ]
     assert all(s.ready for s in first), first
     pids = {s.name: s.pid for s in first}
@@ -57,6 +60,7 @@ def test_up_twice_status_and_down(own_stack: Settings) -> None:
     assert reported["s3proxy"].endpoint == f"http://127.0.0.1:{PORTS['s3proxy']}"
     assert reported["stripe-mock"].endpoint == f"http://127.0.0.1:{PORTS['stripe-mock']}"
     assert reported["rabbitmq"].endpoint == f"amqp://127.0.0.1:{PORTS['rabbitmq']}"
+    assert reported["redis"].endpoint == f"redis://127.0.0.1:{PORTS['redis']}"
     assert all(s.state == "ready" and s.log.exists() for s in reported.values())
 
     # The configured role, password and database exist: the DSN works as written.
@@ -70,6 +74,7 @@ def test_up_twice_status_and_down(own_stack: Settings) -> None:
         "cassandra",
         "postgres",
         "rabbitmq",
+        "redis",
         "s3proxy",
         "stripe-mock",
     ]

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import amqp
 import psutil
 import pytest
+from pydantic import SecretStr
 
 from devstack.network import port_open
 from devstack.processes import group_members
@@ -25,7 +26,9 @@ def rabbitmq(settings: Settings) -> Iterator[RabbitMQ]:
     state = settings.state_dir / "rabbitmq-test"
     shutil.rmtree(state, ignore_errors=True)
     broker = RabbitMQ(
-        Settings(state_dir=state, broker_url=f"amqp://{USER}:{PASSWORD}@127.0.0.1:{PORT}//")
+        Settings(
+            state_dir=state, broker_url=SecretStr(f"amqp://{USER}:{PASSWORD}@127.0.0.1:{PORT}//")
+        )
     )
     yield broker
     broker.stop()

@@ -14,6 +14,7 @@ REAL_SECRETS = {
     "REELFLOW_STRIPE_API_KEY": "sk_live_5f2b8d1c9e4a7f3b6d0c",
     "REELFLOW_STRIPE_WEBHOOK_SECRET": "whsec_8c1f4b7e2d9a6c3f0b5e",
     "REELFLOW_ANALYTICS_PSEUDONYM_KEY": "7a3e9c1f5b8d2a6e4c0f9b3d1e5a8c2f",
+    "REELFLOW_REDIS_URL": "redis://:3c9e1a7f5b2d8c4e@cache.internal:6379/0",
 }
 
 

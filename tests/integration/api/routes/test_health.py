@@ -1,4 +1,5 @@
-"""/healthz answers while the process runs; /readyz names the dependency that is down."""
+"""/healthz answers while the process runs; /readyz names the dependency that is down, and
+reports Redis without depending on it."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from fastapi.testclient import TestClient
 from portpicker import pick_unused_port
+from pydantic import SecretStr
 
 from api.main import create_app
 from reelflow.settings import Settings
@@ -17,7 +19,7 @@ def test_live_and_ready_with_every_dependency_up(client: TestClient) -> None:
     assert ready.status_code == 200
     assert ready.json() == {
         "status": "ready",
-        "dependencies": {"postgres": "ok", "cassandra": "ok"},
+        "dependencies": {"postgres": "ok", "cassandra": "ok", "redis": "ok"},
     }
     assert ready.headers["x-content-type-options"] == "nosniff"
 
@@ -45,3 +47,25 @@ def test_readyz_says_postgres_is_down(api_settings: Settings) -> None:
         assert ready.status_code == 503
         assert ready.json()["dependencies"]["postgres"].startswith("down")
         assert ready.json()["dependencies"]["cassandra"] == "ok"
+
+
+def test_readyz_reports_redis_down_and_stays_ready(api_settings: Settings) -> None:
+    url = api_settings.redis_url
+    assert url is not None
+    parts = urlsplit(url.get_secret_value())
+    moved = parts._replace(netloc=f"{parts.netloc.rsplit(':', 1)[0]}:{pick_unused_port()}")
+    broken = api_settings.model_copy(update={"redis_url": SecretStr(urlunsplit(moved))})
+    with TestClient(create_app(broken)) as degraded:
+        ready = degraded.get("/readyz")
+        assert ready.status_code == 200
+        body = ready.json()
+        assert body["status"] == "ready"
+        assert body["dependencies"]["redis"] == "down: ConnectionError"
+        assert "redis-password" not in ready.text
+
+
+def test_readyz_without_redis_configured(api_settings: Settings) -> None:
+    with TestClient(create_app(api_settings.model_copy(update={"redis_url": None}))) as plain:
+        ready = plain.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["dependencies"]["redis"] == "not configured"

@@ -515,7 +515,7 @@ def test_error_responses_are_documented(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     error_ref = {"$ref": "#/components/schemas/ErrorPublic"}
     expected = {
-        (REGISTER, "post"): {"201", "409", "422"},
+        (REGISTER, "post"): {"201", "409", "422", "429", "503"},
         (ME, "get"): {"200", "401"},
         (ME, "patch"): {"200", "401", "403", "409", "422", "429"},
         (ME, "delete"): {"204", "401", "503"},
