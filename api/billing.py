@@ -24,6 +24,7 @@ from uuid import UUID
 import stripe
 from fastapi import Depends, Request
 
+from api.breaker import CircuitBreaker
 from api.errors import ApiError
 from reelflow.settings import Settings
 from storage.catalog import BillingInterval, SubscriptionStatus, User
@@ -52,6 +53,7 @@ HANDLED_EVENTS = frozenset(
 
 REQUEST_TIMEOUT_S = 20.0
 NETWORK_RETRIES = 2
+BILLING_UNAVAILABLE = "billing_unavailable"
 
 
 def subscription_status(stripe_status: str) -> SubscriptionStatus:
@@ -92,11 +94,18 @@ class SubscriptionChange:
 
 
 class Billing:
-    """Stripe calls of the API, with Stripe's errors turned into API errors."""
+    """Stripe calls of the API, with Stripe's errors turned into API errors, behind a circuit
+    breaker: while Stripe cannot be reached, calls fail at once with 503 and `Retry-After`."""
 
-    def __init__(self, client: stripe.StripeClient, webhook_secret: str) -> None:
+    def __init__(
+        self,
+        client: stripe.StripeClient,
+        webhook_secret: str,
+        breaker: CircuitBreaker,
+    ) -> None:
         self.client = client
         self._webhook_secret = webhook_secret
+        self.breaker = breaker
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Billing:
@@ -106,11 +115,35 @@ class Billing:
             max_network_retries=NETWORK_RETRIES,
             http_client=stripe.RequestsClient(timeout=REQUEST_TIMEOUT_S),
         )
-        return cls(client, settings.stripe_webhook_secret.get_secret_value())
+        breaker = CircuitBreaker(
+            failures=settings.breaker_failures, cooldown_s=settings.breaker_cooldown_s
+        )
+        return cls(client, settings.stripe_webhook_secret.get_secret_value(), breaker)
+
+    @contextmanager
+    def _call(self) -> Iterator[None]:
+        if not self.breaker.allow():
+            raise ApiError(
+                503,
+                BILLING_UNAVAILABLE,
+                "the payment provider is unavailable right now",
+                headers={"Retry-After": str(self.breaker.retry_after_s())},
+            )
+        try:
+            with _stripe_errors():
+                yield
+        except ApiError as exc:
+            # Any answer from Stripe, a refusal included, shows it is there.
+            if exc.code == BILLING_UNAVAILABLE:
+                self.breaker.failed(exc.__cause__ or exc.message)
+            else:
+                self.breaker.succeeded()
+            raise
+        self.breaker.succeeded()
 
     def create_customer(self, user: User) -> str:
         """A new Stripe Customer for the user; returns its id."""
-        with _stripe_errors():
+        with self._call():
             customer = self.client.v1.customers.create(
                 params={"email": user.email, "metadata": {"reelflow_user_id": str(user.id)}},
                 # Stripe answers a repeated key with the first customer, so a request retried
@@ -121,7 +154,7 @@ class Billing:
 
     def attach_payment_method(self, customer_id: str, payment_method_id: str) -> None:
         """Attach the PaymentMethod to the customer and make it the one invoices charge."""
-        with _stripe_errors():
+        with self._call():
             self.client.v1.payment_methods.attach(
                 payment_method_id, params={"customer": customer_id}
             )
@@ -138,7 +171,7 @@ class Billing:
         `error_if_incomplete` makes a declined first payment an error (402) instead of an
         incomplete subscription that would linger in Stripe.
         """
-        with _stripe_errors():
+        with self._call():
             subscription = self.client.v1.subscriptions.create(
                 params={
                     "customer": customer_id,
@@ -152,7 +185,7 @@ class Billing:
 
     def cancel_at_period_end(self, subscription_id: str) -> None:
         """Stop renewal: Stripe ends the subscription when the paid period is over."""
-        with _stripe_errors():
+        with self._call():
             self.client.v1.subscriptions.update(
                 subscription_id, params={"cancel_at_period_end": True}
             )
@@ -232,7 +265,7 @@ def _stripe_errors() -> Iterator[None]:
     except stripe.StripeError as exc:
         log.error("Stripe is unavailable: %s", exc)
         raise ApiError(
-            503, "billing_unavailable", "the payment provider is unavailable right now"
+            503, BILLING_UNAVAILABLE, "the payment provider is unavailable right now"
         ) from exc
 
 

@@ -10,8 +10,6 @@ wait for a timeout while it is down.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -20,20 +18,26 @@ from redis.backoff import NoBackoff
 from redis.commands.core import Script
 from redis.retry import Retry
 
+from api.breaker import CircuitBreaker
 from reelflow.settings import Settings
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# A fixed window per key, started by its first hit; returns the hits so far and the
-# milliseconds left in the window.
+# A fixed window per key (ARGV[i] ms), started by its first hit; returns, key by key, the hits
+# so far and the milliseconds left in the window.
 _HIT = """
-local hits = redis.call('INCR', KEYS[1])
-if hits == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-local left = redis.call('PTTL', KEYS[1])
-if left < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); left = tonumber(ARGV[1]) end
-return {hits, left}
+local counted = {}
+for i, key in ipairs(KEYS) do
+  local hits = redis.call('INCR', key)
+  if hits == 1 then redis.call('PEXPIRE', key, ARGV[i]) end
+  local left = redis.call('PTTL', key)
+  if left < 0 then redis.call('PEXPIRE', key, ARGV[i]); left = tonumber(ARGV[i]) end
+  table.insert(counted, hits)
+  table.insert(counted, left)
+end
+return counted
 """
 # HSET a field unless the guard key has changed since it was read (ARGV[4], '' for none), and
 # expire the hash `ARGV[3]` ms after its first field.
@@ -60,9 +64,7 @@ class SharedCache:
                 retry=Retry(NoBackoff(), 0),
                 max_connections=settings.redis_pool_max,
             )
-        self._lock = threading.Lock()
-        self._open_until = 0.0
-        self._last_error = ""
+        self._breaker = CircuitBreaker(failures=1, cooldown_s=settings.redis_cooldown_s)
         self._hit = self._script(_HIT)
         self._hset_if_unchanged = self._script(_HSET_IF_UNCHANGED)
 
@@ -71,7 +73,7 @@ class SharedCache:
 
     def available(self) -> bool:
         """Configured, and not cooling down after a failure."""
-        return self._client is not None and time.monotonic() >= self._open_until
+        return self._client is not None and self._breaker.allow()
 
     def state(self) -> str:
         """`ok`, `not configured`, or `down: <why>` (answered by a PING unless cooling down)."""
@@ -79,7 +81,7 @@ class SharedCache:
             return "not configured"
         if self.available():
             self._call(self._client.ping, None)
-        return "ok" if self.available() else f"down: {self._last_error}"
+        return "ok" if self.available() else f"down: {self._breaker.last_error}"
 
     def read_through(
         self,
@@ -131,15 +133,18 @@ class SharedCache:
     def _marker(self, key: str) -> str:
         return f"{key}:changed"
 
-    def hit(self, key: str, window_s: float) -> tuple[int, float] | None:
-        """Count a hit on `key` in its window: (hits so far, seconds left), None if unavailable."""
+    def hit(self, windows: dict[str, float]) -> list[tuple[int, float]] | None:
+        """Count a hit on each key in its window of `windows[key]` seconds, in one round trip:
+        (hits so far, seconds left) per key; None if Redis is unavailable."""
         script = self._hit
         if script is None:
             return None
+        keys = list(windows)
+        args = [_ms(window_s) for window_s in windows.values()]
 
-        def count() -> tuple[int, float]:
-            hits, left_ms = script(keys=[key], args=[_ms(window_s)])
-            return int(hits), int(left_ms) / 1000
+        def count() -> list[tuple[int, float]]:
+            flat = script(keys=keys, args=args)
+            return [(int(flat[i]), int(flat[i + 1]) / 1000) for i in range(0, len(flat), 2)]
 
         return self._call(count, None)
 
@@ -154,11 +159,9 @@ class SharedCache:
         if not self.available():
             return fallback
         try:
-            return operation()
+            value = operation()
         except redis.RedisError as exc:
-            with self._lock:
-                self._open_until = time.monotonic() + self._cooldown_s
-                self._last_error = type(exc).__name__
+            self._breaker.failed(exc)
             log.warning(
                 "Redis failed (%s: %s); serving without it for %.1f s",
                 type(exc).__name__,
@@ -166,6 +169,8 @@ class SharedCache:
                 self._cooldown_s,
             )
             return fallback
+        self._breaker.succeeded()
+        return value
 
 
 def _bytes(value: object) -> bytes | None:

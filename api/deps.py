@@ -1,4 +1,8 @@
-"""Dependencies of the routes, as `Annotated` types."""
+"""Dependencies of the routes, as `Annotated` types.
+
+Those that only hand out what the app holds are `async`: FastAPI runs a plain `def` dependency
+in its thread pool, a hop that costs more than the dependency itself.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from cassandra.cluster import NoHostAvailable
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.breaker import CircuitBreaker
 from api.errors import ApiError
 from api.limits import RateLimiter
 from api.media_runs import MediaRuns
@@ -30,33 +35,41 @@ from storage.objects import ObjectStore
 _bearer = HTTPBearer(auto_error=False)
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_catalog(request: Request) -> Catalog:
+async def get_catalog(request: Request) -> Catalog:
     catalog: Catalog = request.app.state.catalog
     return catalog
 
 
-def get_store(request: Request) -> ObjectStore:
+async def get_store(request: Request) -> ObjectStore:
     store: ObjectStore = request.app.state.store
     return store
 
 
-def get_media_runs(request: Request) -> MediaRuns:
+async def get_media_runs(request: Request) -> MediaRuns:
     media_runs: MediaRuns = request.app.state.media_runs
     return media_runs
 
 
-def get_recommendations(request: Request) -> Recommendations:
+async def get_recommendations(request: Request) -> Recommendations:
     recommendations: Recommendations = request.app.state.recommendations
     return recommendations
 
 
-def history_unavailable() -> ApiError:
-    return ApiError(503, "history_unavailable", "viewing history is unavailable right now")
+HISTORY_UNAVAILABLE = "history_unavailable"
+
+
+def history_unavailable(retry_after_s: int | None = None) -> ApiError:
+    return ApiError(
+        503,
+        HISTORY_UNAVAILABLE,
+        "viewing history is unavailable right now",
+        headers=None if retry_after_s is None else {"Retry-After": str(retry_after_s)},
+    )
 
 
 @contextmanager
@@ -70,19 +83,28 @@ def history_errors() -> Iterator[None]:
 
 class HistoryProvider:
     """Cassandra connected on first use and re-tried after a failure, so the API starts and
-    keeps serving everything else while Cassandra is down."""
+    keeps serving everything else while Cassandra is down; behind a circuit breaker, so that
+    while it is down requests that need it fail at once."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._history: History | None = None
         self._lock = threading.Lock()
+        self.breaker = CircuitBreaker(
+            failures=settings.breaker_failures, cooldown_s=settings.breaker_cooldown_s
+        )
 
     def get(self) -> History:
+        """The connected history; 503 (with `Retry-After` while the breaker is open) when
+        Cassandra cannot be reached."""
+        if not self.breaker.allow():
+            raise history_unavailable(self.breaker.retry_after_s())
         with self._lock:
             if self._history is None:
                 try:
                     self._history = connect.history(self._settings)
                 except Exception as exc:
+                    self.breaker.failed(exc)
                     raise history_unavailable() from exc
             return self._history
 
@@ -93,9 +115,18 @@ class HistoryProvider:
                 self._history = None
 
 
-def get_history(request: Request) -> History:
+def get_history(request: Request) -> Iterator[History]:
+    """The history for one request; what the request met of Cassandra (`history_errors`)
+    counts for the breaker."""
     provider: HistoryProvider = request.app.state.history
-    return provider.get()
+    history = provider.get()
+    try:
+        yield history
+    except ApiError as exc:
+        if exc.code == HISTORY_UNAVAILABLE:
+            provider.breaker.failed(exc.__cause__ or exc.message)
+        raise
+    provider.breaker.succeeded()
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -110,12 +141,12 @@ def _unauthorized(message: str) -> ApiError:
     return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
 
 
-def get_limiter(request: Request) -> RateLimiter:
+async def get_limiter(request: Request) -> RateLimiter:
     limiter: RateLimiter = request.app.state.limiter
     return limiter
 
 
-def get_public_reads(request: Request) -> PublicReads:
+async def get_public_reads(request: Request) -> PublicReads:
     reads: PublicReads = request.app.state.public_reads
     return reads
 
@@ -154,7 +185,7 @@ def get_optional_user(
 OptionalUser = Annotated[User | None, Depends(get_optional_user)]
 
 
-def get_current_user(user: OptionalUser) -> User:
+async def get_current_user(user: OptionalUser) -> User:
     if user is None:
         raise _unauthorized("sign in to do this")
     return user
@@ -163,7 +194,7 @@ def get_current_user(user: OptionalUser) -> User:
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-def get_admin_user(user: CurrentUser) -> User:
+async def get_admin_user(user: CurrentUser) -> User:
     if user.role != Role.ADMIN:
         raise ApiError(403, "forbidden", "administrators only")
     return user

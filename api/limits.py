@@ -86,25 +86,26 @@ class RateLimiter:
         (503 when Redis is down and the route fails closed)."""
         policy = self._policies[route]
         subjects: dict[Scope, str | None] = {"address": address, "account": account}
-        waits = []
-        for scope, limit in policy.limits.items():
-            subject = subjects[scope]
-            if subject is None:
-                continue
-            key = self._cache.key("rate", route, scope, _digest(subject))
-            counted = self._cache.hit(key, limit.window_s)
-            if counted is None:
-                if policy.fail_closed:
-                    raise ApiError(
-                        503,
-                        "rate_limit_unavailable",
-                        "this is paused for a moment; try again shortly",
-                        headers={"Retry-After": str(math.ceil(self._cooldown_s))},
-                    )
-                return
-            hits, left_s = counted
-            if hits > limit.requests:
-                waits.append(left_s)
+        limits = {
+            self._cache.key("rate", route, scope, _digest(subject)): limit
+            for scope, limit in policy.limits.items()
+            if (subject := subjects[scope]) is not None
+        }
+        counted = self._cache.hit({key: limit.window_s for key, limit in limits.items()})
+        if counted is None:
+            if policy.fail_closed:
+                raise ApiError(
+                    503,
+                    "rate_limit_unavailable",
+                    "this is paused for a moment; try again shortly",
+                    headers={"Retry-After": str(math.ceil(self._cooldown_s))},
+                )
+            return
+        waits = [
+            left_s
+            for limit, (hits, left_s) in zip(limits.values(), counted, strict=True)
+            if hits > limit.requests
+        ]
         if waits:
             wait_s = max(1, math.ceil(max(waits)))
             raise ApiError(

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from api.cache import SharedCache
 from api.deps import HistoryProvider
-from api.errors import error_response, install_error_handlers
+from api.errors import install_error_handlers
 from api.limits import RateLimiter
 from api.media_runs import MediaRuns
+from api.middleware import LimitsAndHeaders
 from api.public_reads import PublicReads
 from api.recommendations import Recommendations
 from api.routes import (
@@ -40,14 +41,6 @@ API_PREFIX = "/api/v1"
 # The web pages (plain files, no build step) and the npm packages they load (`reelflow bootstrap`).
 WEB_PAGES_DIR = PROJECT_ROOT / "web" / "public"
 SHAKA_PLAYER_DIR = PROJECT_ROOT / "web" / "node_modules" / "shaka-player" / "dist"
-
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "strict-origin-when-cross-origin",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
-}
 
 
 def drop_cached_on_change(catalog: Catalog, app: FastAPI) -> None:
@@ -91,22 +84,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.public_reads = PublicReads(app.state.cache, settings)
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def limits_and_headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        declared = request.headers.get("content-length")
-        is_upload = request.url.path.startswith(f"{API_PREFIX}/uploads/")
-        limit = settings.upload_chunk_max_bytes if is_upload else settings.max_request_bytes
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            response: Response = error_response(
-                413, "payload_too_large", f"the request body is over {limit} bytes"
-            )
-        else:
-            response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
+    app.add_middleware(
+        LimitsAndHeaders,
+        limit=settings.max_request_bytes,
+        upload_limit=settings.upload_chunk_max_bytes,
+        upload_prefix=f"{API_PREFIX}/uploads/",
+    )
 
     if settings.cors_origins:
         app.add_middleware(

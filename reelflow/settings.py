@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     redis_timeout_s: float = Field(default=0.25, gt=0)
     redis_cooldown_s: float = Field(default=5.0, gt=0)
     redis_pool_max: int = Field(default=64, ge=1)
+    # Cassandra and Stripe: after this many failures in a row, the API answers 503 at once
+    # (with `Retry-After`) for the cool-down instead of waiting for each call to time out.
+    breaker_failures: int = Field(default=3, ge=1)
+    breaker_cooldown_s: float = Field(default=10.0, gt=0)
     # How long a cached session check, public video or trending page is served before it is
     # read again (sign-out, a password change and edits drop their entries at once).
     session_cache_ttl_s: float = Field(default=30.0, gt=0)
@@ -179,10 +183,12 @@ class Settings(BaseSettings):
     def as_environment(self) -> dict[str, str]:
         """The `REELFLOW_*` variables that give another process these settings."""
         env = {}
-        for name in type(self).model_fields:
+        for name, field in type(self).model_fields.items():
             value = getattr(self, name)
             if isinstance(value, SecretStr):
                 value = value.get_secret_value()
+            if value is None and field.default is None:
+                continue
             if value is None:
                 text = ""
             elif isinstance(value, list):

@@ -29,6 +29,7 @@ from storage.keyspace import (
     check_keyspace,
     open_session,
 )
+from storage.round_trips import RoundTrips
 
 EVENT_TYPES = frozenset({"start", "progress", "pause", "resume", "seek", "ended"})
 FINISHED_FRACTION = 0.95
@@ -109,6 +110,9 @@ class History:
         if event_ttl_days < 1:
             raise ValueError(f"event_ttl_days must be at least 1, not {event_ttl_days}")
         self.session = session
+        # Every request of the session, counted (a driver callback).
+        self.round_trips = RoundTrips()
+        session.add_request_init_listener(self.round_trips.add)
         self.keyspace = keyspace
         self.buckets = buckets
         self.event_ttl_s = event_ttl_days * SECONDS_PER_DAY

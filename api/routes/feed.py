@@ -25,11 +25,11 @@ import binascii
 import json
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import IntEnum
-from typing import Annotated
+from typing import Annotated, NamedTuple
 from uuid import UUID
 
 from cassandra import DriverException
@@ -42,13 +42,14 @@ from api.deps import (
     CurrentUser,
     HistoryProvider,
     OptionalUser,
+    PublicReadsDep,
     RecommendationsDep,
     SettingsDep,
 )
 from api.errors import UNAUTHENTICATED, ApiError, error
 from api.schemas.social import FeedItemPublic, FeedPublic, SimilarPublic
 from ml.serving import ServedModel
-from storage.catalog import Video, Visibility
+from storage.catalog import FeedCandidate, Video, Visibility
 from storage.history import HistoryEntry
 
 log = logging.getLogger(__name__)
@@ -84,20 +85,19 @@ class Tier(IntEnum):
 REASONS = {Tier.FOR_YOU: "for_you", Tier.TRENDING: "trending", Tier.RECENT: "recent"}
 
 
-@dataclass(frozen=True)
-class RankedVideo:
-    video: Video
+class RankedVideo(NamedTuple):
+    video_id: UUID
     tier: Tier
     score: float
 
     @property
     def key(self) -> tuple[int, float, UUID]:
         """Sort key of the feed: best tier, then best score first, ties by id."""
-        return (-self.tier, -self.score, self.video.id)
+        return (-self.tier, -self.score, self.video_id)
 
 
 def rank_feed(
-    candidates: Sequence[tuple[Video, int]],
+    candidates: Sequence[FeedCandidate],
     as_of: datetime,
     *,
     for_you: Mapping[UUID, float] | None = None,
@@ -109,17 +109,19 @@ def rank_feed(
     A pure function of its arguments, so pages of one feed always agree.
     """
     for_you, trending = for_you or {}, trending or {}
+    scale_s = RECENCY_SCALE.total_seconds()
     ranked = []
-    for video, comments in candidates:
-        if video.id in for_you:
-            ranked.append(RankedVideo(video, Tier.FOR_YOU, for_you[video.id]))
-        elif video.id in trending:
-            ranked.append(RankedVideo(video, Tier.TRENDING, trending[video.id]))
+    for video_id, published_at, comments in candidates:
+        if video_id in for_you:
+            ranked.append(RankedVideo(video_id, Tier.FOR_YOU, for_you[video_id]))
+        elif video_id in trending:
+            ranked.append(RankedVideo(video_id, Tier.TRENDING, trending[video_id]))
         else:
-            published = video.published_at or as_of
-            age = (as_of - published) / RECENCY_SCALE
-            ranked.append(RankedVideo(video, Tier.RECENT, math.log1p(comments) - age))
-    return sorted(ranked, key=lambda item: item.key)
+            age = (as_of - published_at).total_seconds() / scale_s
+            ranked.append(RankedVideo(video_id, Tier.RECENT, math.log1p(comments) - age))
+    # The key of `RankedVideo.key`, without a property call per item.
+    ranked.sort(key=lambda item: (-item[1], -item[2], item[0]))
+    return ranked
 
 
 @dataclass(frozen=True)
@@ -180,45 +182,60 @@ def feed(
     catalog: CatalogDep,
     recommendations: RecommendationsDep,
     settings: SettingsDep,
+    reads: PublicReadsDep,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 20,
 ) -> FeedPublic:
     """Your feed: picks for you, then trending and recent videos you have not finished."""
     after = FeedCursor.decode(cursor) if cursor else None
-    as_of = after.as_of if after else catalog.database_now() - SETTLE
+    as_of, candidates = reads.feed_candidates(
+        after.as_of if after else None,
+        lambda: catalog.database_now() - SETTLE,
+        lambda moment: catalog.feed_candidates(moment, limit=FEED_CANDIDATES),
+    )
     served = recommendations.model(after.model_version if after else None)
-    candidates = catalog.list_feed_candidates(as_of, limit=FEED_CANDIDATES)
     history = _history(request.app.state.history, user.id)
     finished = {entry.video_id for entry in history if entry.finished}
     for_you = _for_you(
         served,
         recommendations.viewer(user.id),
         history,
-        allowed=[str(video.id) for video, _ in candidates if video.id not in finished],
+        lambda: [str(c.video_id) for c in candidates if c.video_id not in finished],
     )
     if after is None:
-        ranking = catalog.trending(TRENDING_MAX)
-        trending_day = ranking[0][0].day if ranking else None
+        ranking = reads.trending_ranking(None, lambda: catalog.trending_ranking(TRENDING_MAX))
+        trending_day = ranking[0].day if ranking else None
     else:
         trending_day = after.trending_day
-        ranking = catalog.trending(TRENDING_MAX, day=trending_day) if trending_day else []
-    trending = {entry.video_id: entry.score for entry, _ in ranking}
+        ranking = (
+            reads.trending_ranking(
+                trending_day,
+                lambda: catalog.trending_ranking(TRENDING_MAX, day=trending_day),
+            )
+            if trending_day
+            else []
+        )
+    trending = {entry.video_id: entry.score for entry in ranking}
     ranked = rank_feed(candidates, as_of, for_you=for_you, trending=trending)
     if after is not None:
         ranked = [item for item in ranked if item.key > after.key]
-    page = [item for item in ranked if item.video.id not in finished][: limit + 1]
+    page = [item for item in ranked if item.video_id not in finished][: limit + 1]
     version = served.version if served else None
     next_cursor = None
     if len(page) > limit:
         page = page[:limit]
         last = page[-1]
         next_cursor = FeedCursor(
-            as_of, version, trending_day, last.tier, last.score, last.video.id
+            as_of, version, trending_day, last.tier, last.score, last.video_id
         ).encode()
+    # Read now: a video changed since `as_of` shows as it is, and one no longer listable not
+    # at all (the cursor still pages past it).
+    videos = catalog.get_videos(item.video_id for item in page)
     return FeedPublic(
         items=[
-            FeedItemPublic.of(item.video, settings, reason=REASONS[item.tier], score=item.score)
+            FeedItemPublic.of(video, settings, reason=REASONS[item.tier], score=item.score)
             for item in page
+            if (video := videos.get(item.video_id)) is not None and _listable(video)
         ],
         next_cursor=next_cursor,
         model_version=version,
@@ -226,11 +243,15 @@ def feed(
 
 
 def _for_you(
-    served: ServedModel | None, viewer: str, history: list[HistoryEntry], allowed: list[str]
+    served: ServedModel | None,
+    viewer: str,
+    history: list[HistoryEntry],
+    allowed_ids: Callable[[], list[str]],
 ) -> dict[UUID, float]:
-    """The model's picks among `allowed`, by score; none without a model or any history."""
+    """The model's picks among `allowed_ids()`, by score; none without a model or any history."""
     if served is None:
         return {}
+    allowed = allowed_ids()
     model = served.model
     if model.knows(viewer):
         picks = model.recommend(viewer, FOR_YOU_MAX, allowed=allowed)
@@ -245,10 +266,18 @@ def _history(provider: HistoryProvider, user_id: UUID) -> list[HistoryEntry]:
     """The user's viewing history; empty while Cassandra is down, so the feed still works
     (with finished videos in it) instead of failing."""
     try:
-        return provider.get().history(user_id)
-    except (ApiError, NoHostAvailable, DriverException) as exc:
+        history = provider.get()
+    except ApiError as exc:
         log.warning("feed without viewing history: %s", exc)
         return []
+    try:
+        entries = history.history(user_id)
+    except (NoHostAvailable, DriverException) as exc:
+        provider.breaker.failed(exc)
+        log.warning("feed without viewing history: %s", exc)
+        return []
+    provider.breaker.succeeded()
+    return entries
 
 
 @router.get(

@@ -30,7 +30,7 @@ from storage.catalog.errors import (
     NotFound,
     SubscriptionExists,
 )
-from storage.catalog.listings import SEARCH_CONFIG, VideoListings
+from storage.catalog.listings import SEARCH_CONFIG, FeedCandidate, VideoListings
 from storage.catalog.login_failures import LoginFailures
 from storage.catalog.models import (
     AnalyticsErasure,
@@ -85,6 +85,7 @@ __all__ = [
     "DrmScheme",
     "EmailTaken",
     "EncodingStatus",
+    "FeedCandidate",
     "InvalidState",
     "InvalidValue",
     "NewStreamAsset",

@@ -20,6 +20,7 @@ from psycopg_pool import ConnectionPool
 
 from storage.catalog.errors import InvalidValue, NotFound
 from storage.catalog.models import _Model
+from storage.round_trips import RoundTrips
 
 M = TypeVar("M", bound=_Model)
 Query = sql.SQL | sql.Composed
@@ -33,12 +34,29 @@ class CatalogBase:
     def __init__(
         self, dsn: str, *, min_size: int = 1, max_size: int = 10, timeout_s: float = 30.0
     ) -> None:
+        # Every statement of the catalog's connections, counted.
+        self.round_trips = RoundTrips()
+        counted = self.round_trips
+
+        class CountingCursor(psycopg.Cursor[Any]):
+            def execute(self, *args: Any, **kwargs: Any) -> Self:
+                counted.add()
+                return super().execute(*args, **kwargs)
+
+            def executemany(self, *args: Any, **kwargs: Any) -> None:
+                counted.add()
+                super().executemany(*args, **kwargs)
+
+        def configure(conn: Connection) -> None:
+            conn.cursor_factory = CountingCursor
+
         self._pool = ConnectionPool(
             dsn,
             min_size=min_size,
             max_size=max_size,
             timeout=timeout_s,
             kwargs={"application_name": "reelflow-catalog"},
+            configure=configure,
             name="catalog",
             open=True,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
+from typing import NamedTuple
 from uuid import UUID
 
 from psycopg import sql
@@ -15,6 +16,14 @@ from storage.trending import TrendingVideo, top_trending
 
 # The text search configuration of videos.search_vector; queries must use the same one.
 SEARCH_CONFIG = "english"
+
+
+class FeedCandidate(NamedTuple):
+    """A video a feed may rank: what ranking needs of it, read for a thousand at a time."""
+
+    video_id: UUID
+    published_at: datetime
+    comments: int
 
 
 class VideoListings(CatalogBase):
@@ -109,28 +118,32 @@ class VideoListings(CatalogBase):
         )
         return self._rows(Video, statement, params)
 
-    def list_feed_candidates(self, as_of: datetime, *, limit: int) -> list[tuple[Video, int]]:
+    def feed_candidates(self, as_of: datetime, *, limit: int) -> list[FeedCandidate]:
         """Listable videos published by `as_of`, newest first, each with its comments by `as_of`.
 
         Listable: public or premium, published, not taken down. Counting only what existed at
         `as_of` gives the same counts on every call with the same `as_of`, which is what keeps
-        a feed's order fixed while a client pages through it.
+        a feed's order fixed while a client pages through it. Only what ranking needs is read:
+        a page's videos are read by id.
         """
-        query = sql.SQL(
-            "SELECT {},"
+        query = (
+            "SELECT v.id, v.published_at,"
             " (SELECT count(*) FROM comments AS c"
             "  WHERE c.video_id = v.id AND c.created_at <= %(as_of)s)"
             " FROM videos AS v"
             " WHERE v.visibility IN ('public', 'premium') AND v.published_version IS NOT NULL"
             " AND v.taken_down_at IS NULL AND v.published_at <= %(as_of)s"
             " ORDER BY v.published_at DESC, v.id DESC LIMIT %(limit)s"
-        ).format(_columns(Video, "v"))
-        names = list(Video.model_fields)
+        )
         with self._transaction() as conn:
             rows = conn.execute(query, {"as_of": as_of, "limit": limit}).fetchall()
-        return [
-            (Video.model_validate(dict(zip(names, row[:-1], strict=True))), row[-1]) for row in rows
-        ]
+        return [FeedCandidate(*row) for row in rows]
+
+    def trending_ranking(self, limit: int = 20, *, day: date | None = None) -> list[TrendingVideo]:
+        """The latest day's trending ranking (the latest up to `day`) of videos anyone may
+        watch, best first, without the videos."""
+        with self._transaction() as conn:
+            return top_trending(conn, limit, day=day)
 
     def trending(
         self, limit: int = 20, *, day: date | None = None

@@ -38,6 +38,7 @@ VERSION_RE = re.compile(r"\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{6}")
 # Names the local store keeps for itself (temp files, content-type sidecars, multipart parts);
 # never valid in keys.
 RESERVED_PREFIX = ".reelflow-"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def validate_key(key: str) -> str:
@@ -53,7 +54,7 @@ def validate_key(key: str) -> str:
         raise InvalidKey(key, "keys are relative: no leading '/'")
     if "\\" in key:
         raise InvalidKey(key, "backslashes are not allowed")
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in key):
+    if _CONTROL.search(key):
         raise InvalidKey(key, "control characters are not allowed")
     if len(key.encode("utf-8")) > MAX_KEY_BYTES:
         raise InvalidKey(key, f"longer than {MAX_KEY_BYTES} bytes")

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page
 
-from api.main import create_app
+from api.main import create_app, drop_cached_on_change
 from reelflow import connect
 from reelflow.settings import Settings
 from storage.catalog import Catalog, Visibility
@@ -48,6 +48,9 @@ def site(
                 "cdn_base_url": f"{url}/cdn",
                 "x264_preset": "ultrafast",
                 "upload_chunk_max_bytes": UPLOAD_CHUNK_BYTES,
+                # New videos reach feeds within the shared lists' lifetime: short here, so
+                # that the library published just before the site opens is listed at once.
+                "cache_ttl_s": 2.0,
             }
         )
         store = connect.object_store(settings)
@@ -67,7 +70,10 @@ def site(
                 )
                 run_media_lifecycle(settings, catalog, video_id)
                 library[visibility] = video_id
-            with serving(create_app(settings), sock):
+            app = create_app(settings)
+            # The tests' own changes reach the site's caches as another worker's would.
+            drop_cached_on_change(catalog, app)
+            with serving(app, sock):
                 site = Site(
                     url=url,
                     settings=settings,

@@ -23,7 +23,7 @@ from devstack.redis import Redis
 from reelflow.settings import Settings
 from storage.catalog import Catalog, Role, Visibility
 from tests.fixtures.api import Account
-from tests.fixtures.videos import published
+from tests.fixtures.videos import age, published
 
 LOGIN = "/api/v1/auth/login"
 REGISTER = "/api/v1/users/register"
@@ -238,3 +238,29 @@ def test_the_api_goes_on_when_redis_stops_and_counts_again_when_it_is_back(
             time.sleep(0.05)
         # Redis restarted empty: counting starts over.
         assert statuses == [201, 201, 429]
+
+
+def test_first_pages_share_the_feed_candidates_until_a_video_changes(
+    client: TestClient,
+    catalog: Catalog,
+    api_settings: Settings,
+    make_account: Callable[..., Account],
+) -> None:
+    creator = make_account(Role.CREATOR)
+    viewer = make_account()
+    first = published(catalog, creator.id, "First")
+    age(api_settings.postgres_dsn, first.id, hours=1)
+
+    def listed() -> list[str]:
+        response = client.get("/api/v1/videos/feed", headers=viewer.headers)
+        assert response.status_code == 200
+        return [item["id"] for item in response.json()["items"]]
+
+    assert listed() == [str(first.id)]
+    # Published where no API worker hears of it (as by the media pipeline): not listed yet.
+    with Catalog(api_settings.postgres_dsn, max_size=1) as elsewhere:
+        later = published(elsewhere, creator.id, "Later")
+    age(api_settings.postgres_dsn, later.id, hours=0.5)
+    assert listed() == [str(first.id)]
+    catalog.update_video(first.id, title="First, retitled")
+    assert set(listed()) == {str(first.id), str(later.id)}

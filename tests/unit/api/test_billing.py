@@ -23,6 +23,7 @@ from api.billing import (
     subscription_change,
     subscription_status,
 )
+from api.breaker import CircuitBreaker
 from api.errors import ApiError
 from storage.catalog import BillingInterval, SubscriptionStatus
 from tests.fixtures.stripe import stripe_event, stripe_signature
@@ -152,7 +153,8 @@ def test_an_event_of_another_type_is_refused() -> None:
 @pytest.fixture
 def billing() -> Billing:
     """Billing with a client that is never called: verifying a delivery is local."""
-    return Billing(stripe.StripeClient("sk_test_unused"), WEBHOOK_SECRET)
+    breaker = CircuitBreaker(failures=1, cooldown_s=1.0)
+    return Billing(stripe.StripeClient("sk_test_unused"), WEBHOOK_SECRET, breaker)
 
 
 def test_a_delivery_signed_with_the_webhook_secret_gives_its_event(billing: Billing) -> None:

@@ -11,29 +11,15 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from api.main import create_app
 from api.routes.feed import SETTLE
+from reelflow.settings import Settings
 from storage.catalog import Catalog, Video, Visibility
 from storage.trending import replace_trending
 from tests.fixtures.api import Account
-from tests.fixtures.videos import published
+from tests.fixtures.videos import age, published
 
 FEED = "/api/v1/videos/feed"
-
-
-def age(dsn: str, video_id: UUID, hours: float) -> None:
-    """Move the video's publication and its comments `hours` into the past."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        shift = {"video_id": video_id, "secs": hours * 3600}
-        conn.execute(
-            "UPDATE videos SET published_at = published_at - make_interval(secs => %(secs)s)"
-            " WHERE id = %(video_id)s",
-            shift,
-        )
-        conn.execute(
-            "UPDATE comments SET created_at = created_at - make_interval(secs => %(secs)s)"
-            " WHERE video_id = %(video_id)s",
-            shift,
-        )
 
 
 def comment(catalog: Catalog, video: Video, author: UUID, count: int) -> None:
@@ -148,7 +134,27 @@ def test_feed_pages_have_no_duplicates_or_gaps_while_the_catalog_changes(
 
 
 def test_feed_pages_keep_the_trending_day_they_started_with(
-    client: TestClient, catalog: Catalog, catalog_dsn: str, creator: Account, viewer: Account
+    api_settings: Settings,
+    catalog: Catalog,
+    catalog_dsn: str,
+    creator: Account,
+    viewer: Account,
+) -> None:
+    # First pages share the latest ranking for `cache_ttl_s`: a short one, to see the next.
+    shared_for_s = 0.2
+    with TestClient(
+        create_app(api_settings.model_copy(update={"cache_ttl_s": shared_for_s}))
+    ) as client:
+        page_through_a_ranking_change(client, catalog, catalog_dsn, creator, viewer, shared_for_s)
+
+
+def page_through_a_ranking_change(
+    client: TestClient,
+    catalog: Catalog,
+    catalog_dsn: str,
+    creator: Account,
+    viewer: Account,
+    shared_for_s: float,
 ) -> None:
     videos = [published(catalog, creator.id, f"Episode {n}") for n in range(6)]
     for n, video in enumerate(videos):
@@ -170,6 +176,7 @@ def test_feed_pages_keep_the_trending_day_they_started_with(
         rest += ids(page.json())
         cursor = page.json()["next_cursor"]
     assert ids(first) + rest == everything
+    time.sleep(shared_for_s)
     fresh = ids(client.get(FEED, params={"limit": 50}, headers=viewer.headers).json())
     assert fresh[:2] == [str(videos[0].id), str(videos[1].id)]
 

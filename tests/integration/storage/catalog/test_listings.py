@@ -6,7 +6,7 @@ from datetime import date
 
 import psycopg
 
-from storage.catalog import Catalog, Role, User, Visibility
+from storage.catalog import Catalog, FeedCandidate, Role, User, Visibility
 from storage.trending import replace_trending
 from tests.fixtures.videos import published
 
@@ -101,16 +101,17 @@ def test_feed_candidates_as_of_a_moment(catalog: Catalog, creator: User) -> None
     hidden = published(catalog, creator.id, "Taken down")
     catalog.take_down_video(hidden.id, "spam")
 
-    then = catalog.list_feed_candidates(as_of, limit=10)
-    now = catalog.list_feed_candidates(catalog.database_now(), limit=10)
+    then = catalog.feed_candidates(as_of, limit=10)
+    now = catalog.feed_candidates(catalog.database_now(), limit=10)
 
-    assert [(v.title, comments) for v, comments in then] == [("Premium", 0), ("Older", 1)]
-    assert [(v.title, comments) for v, comments in now] == [
-        ("Newer", 0),
-        ("Premium", 0),
-        ("Older", 2),
-    ]
-    assert len(catalog.list_feed_candidates(as_of, limit=1)) == 1
+    def titled(candidates: list[FeedCandidate]) -> list[tuple[str, int]]:
+        videos = catalog.get_videos(c.video_id for c in candidates)
+        return [(videos[c.video_id].title, c.comments) for c in candidates]
+
+    assert titled(then) == [("Premium", 0), ("Older", 1)]
+    assert titled(now) == [("Newer", 0), ("Premium", 0), ("Older", 2)]
+    assert [c.published_at for c in now] == sorted((c.published_at for c in now), reverse=True)
+    assert len(catalog.feed_candidates(as_of, limit=1)) == 1
 
 
 def test_trending_keeps_the_videos_anyone_may_watch(
