@@ -13,6 +13,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from api.errors import ApiError, not_found
+from api.public_reads import PublicReads
 from storage.catalog import Catalog, NotFound, Role, User, UserSubscriptionStatus, Video, Visibility
 
 
@@ -53,10 +54,16 @@ def can_play(video: Video, user: User | None) -> bool:
     return True
 
 
-def visible_video_or_404(catalog: Catalog, video_id: UUID, user: User | None) -> Video:
-    """The video if the caller may see it; the same 404 whether it is hidden or missing."""
+def visible_video_or_404(
+    catalog: Catalog, video_id: UUID, user: User | None, reads: PublicReads | None = None
+) -> Video:
+    """The video if the caller may see it; the same 404 whether it is hidden or missing. With
+    `reads`, its row may come from the shared cache (hot routes)."""
     try:
-        video = catalog.get_video(video_id)
+        if reads is None:
+            video = catalog.get_video(video_id)
+        else:
+            video = reads.video_row(video_id, lambda: catalog.get_video(video_id))
     except NotFound:
         raise not_found("video") from None
     if not can_see(video, user):

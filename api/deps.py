@@ -7,9 +7,9 @@ in its thread pool, a hop that costs more than the dependency itself.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, TypeVar
 from uuid import UUID
 
 import jwt
@@ -33,31 +33,18 @@ from storage.history import History
 from storage.objects import ObjectStore
 
 _bearer = HTTPBearer(auto_error=False)
+T = TypeVar("T")
 
 
-async def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+def _app_state(name: str, kind: type[T]) -> Callable[[Request], Awaitable[T]]:
+    """A dependency handing out what the app holds as `app.state.<name>`."""
 
+    async def held(request: Request) -> T:
+        value: T = getattr(request.app.state, name)
+        return value
 
-async def get_catalog(request: Request) -> Catalog:
-    catalog: Catalog = request.app.state.catalog
-    return catalog
-
-
-async def get_store(request: Request) -> ObjectStore:
-    store: ObjectStore = request.app.state.store
-    return store
-
-
-async def get_media_runs(request: Request) -> MediaRuns:
-    media_runs: MediaRuns = request.app.state.media_runs
-    return media_runs
-
-
-async def get_recommendations(request: Request) -> Recommendations:
-    recommendations: Recommendations = request.app.state.recommendations
-    return recommendations
+    held.__name__ = f"get_{name}"
+    return held
 
 
 HISTORY_UNAVAILABLE = "history_unavailable"
@@ -129,30 +116,22 @@ def get_history(request: Request) -> Iterator[History]:
     provider.breaker.succeeded()
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-CatalogDep = Annotated[Catalog, Depends(get_catalog)]
-StoreDep = Annotated[ObjectStore, Depends(get_store)]
+SettingsDep = Annotated[Settings, Depends(_app_state("settings", Settings))]
+CatalogDep = Annotated[Catalog, Depends(_app_state("catalog", Catalog))]
+StoreDep = Annotated[ObjectStore, Depends(_app_state("store", ObjectStore))]
 HistoryDep = Annotated[History, Depends(get_history)]
-RecommendationsDep = Annotated[Recommendations, Depends(get_recommendations)]
-MediaRunsDep = Annotated[MediaRuns, Depends(get_media_runs)]
+RecommendationsDep = Annotated[
+    Recommendations, Depends(_app_state("recommendations", Recommendations))
+]
+MediaRunsDep = Annotated[MediaRuns, Depends(_app_state("media_runs", MediaRuns))]
 
 
 def _unauthorized(message: str) -> ApiError:
     return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
 
 
-async def get_limiter(request: Request) -> RateLimiter:
-    limiter: RateLimiter = request.app.state.limiter
-    return limiter
-
-
-async def get_public_reads(request: Request) -> PublicReads:
-    reads: PublicReads = request.app.state.public_reads
-    return reads
-
-
-LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
-PublicReadsDep = Annotated[PublicReads, Depends(get_public_reads)]
+LimiterDep = Annotated[RateLimiter, Depends(_app_state("limiter", RateLimiter))]
+PublicReadsDep = Annotated[PublicReads, Depends(_app_state("public_reads", PublicReads))]
 
 
 def get_optional_user(

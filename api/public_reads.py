@@ -1,5 +1,6 @@
 """What many viewers read alike, shared by the API workers for `cache_ttl_s`: a public video's
-metadata with its signed playback block, the trending pages and the feed's candidates.
+metadata with its signed playback block, video rows for the access rules of hot routes, the
+trending pages and the feed's candidates.
 
 A video's entry is the answer every viewer but its owner and admins gets (they may see more).
 Every change the API makes to the video (an edit, a takedown, its deletion, a new upload) drops
@@ -22,7 +23,7 @@ from pydantic import BaseModel
 
 from api.cache import SharedCache
 from reelflow.settings import Settings
-from storage.catalog import FeedCandidate
+from storage.catalog import FeedCandidate, Video
 from storage.trending import TrendingVideo
 
 M = TypeVar("M", bound=BaseModel)
@@ -50,6 +51,18 @@ class PublicReads:
             load,
             lambda answer: f"{answer.owner_id}\n{answer.body}" if answer.shared else None,
             _video_answer,
+            self._ttl_s,
+        )
+
+    def video_row(self, video_id: UUID, load: Callable[[], Video]) -> Video:
+        """The video's catalog row, for the access rules of hot routes (watch reports,
+        licences); dropped with the video's answer."""
+        return self._cache.read_through(
+            self._video_key(video_id),
+            "row",
+            load,
+            lambda video: video.model_dump_json(),
+            Video.model_validate_json,
             self._ttl_s,
         )
 

@@ -56,6 +56,7 @@ from typing import TypeVar
 from uuid import UUID, uuid4
 
 import httpx
+import psutil
 import psycopg
 from fastapi import FastAPI
 from portpicker import pick_unused_port
@@ -292,13 +293,16 @@ def main() -> None:
                     script = write_script(directory, name, requests_of(name, world, tokens))
                     url = f"http://127.0.0.1:{ports[config]}"
                     load(wrk, url, script, args, WARMUP_S)
+                    before = cpu_seconds()
                     figures = load(wrk, url, script, args, args.duration)
+                    spent = cpu_seconds() - before
                     results.setdefault((config, name), []).append(figures)
                     print(
                         f"  run {run + 1} {config.label:<9} {name:<5} {figures.rps:9.0f} req/s"
                         f"  p50 {figures.p50_ms:7.2f} ms  p99 {figures.p99_ms:7.2f} ms  errors "
                         f"{figures.errors}  load {_loadavg()}"
                     )
+                    print(f"      cpu ms per request: {spent.per_request(figures, args.duration)}")
     print_table(results)
     print(f"load average at end: {_loadavg()}")
 
@@ -493,6 +497,52 @@ def check_endpoints(config: Config, port: int, world: World) -> None:
                 f"{config.label} {name}: {method} {path} answered {response.status_code}: "
                 f"{response.text}"
             )
+
+
+# Where the machine's time goes during a load: CPU seconds of the processes by what they are.
+CPU_GROUPS = ("api", "postgres", "cassandra", "redis", "wrk")
+
+
+@dataclass(frozen=True)
+class CpuSeconds:
+    by_group: dict[str, float]
+
+    def __sub__(self, earlier: CpuSeconds) -> CpuSeconds:
+        return CpuSeconds(
+            {g: self.by_group[g] - earlier.by_group.get(g, 0.0) for g in self.by_group}
+        )
+
+    def per_request(self, figures: Figures, seconds: int) -> str:
+        requests = max(1.0, figures.rps * seconds)
+        parts = [f"{g} {self.by_group[g] * 1000 / requests:.2f}" for g in CPU_GROUPS]
+        return ", ".join(parts)
+
+
+def cpu_seconds() -> CpuSeconds:
+    """User and system CPU seconds so far of the API servers (any Python process serving
+    `api`, bench's bare app included), PostgreSQL, Cassandra, Redis and wrk."""
+    totals = dict.fromkeys(CPU_GROUPS, 0.0)
+    for process in psutil.process_iter(["name", "cmdline", "cpu_times"]):
+        group = _cpu_group(process.info["name"] or "", process.info["cmdline"] or [])
+        times = process.info["cpu_times"]
+        if group is not None and times is not None:
+            totals[group] += times.user + times.system
+    return CpuSeconds(totals)
+
+
+def _cpu_group(name: str, cmdline: list[str]) -> str | None:
+    command = " ".join(cmdline)
+    if name.startswith("postgres"):
+        return "postgres"
+    if name == "java" and "CassandraDaemon" in command:
+        return "cassandra"
+    if name.startswith("redis-server"):
+        return "redis"
+    if name == "wrk":
+        return "wrk"
+    if " api " in f" {command} " or "--serve-bare" in command or "multiprocessing" in command:
+        return "api"
+    return None
 
 
 def load(wrk: str, url: str, script: Path, args: argparse.Namespace, seconds: int) -> Figures:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import signal
 
 import pytest
 
@@ -24,6 +25,13 @@ pytest_plugins = [
     "tests.fixtures.playback",
     "tests.fixtures.recommendations",
 ]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Started from a shell's background job, Python inherits SIGINT ignored; Dagster then maps
+    # SIGTERM to that, and every server a test starts would ignore SIGTERM too.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import ValidationError
 
 from api import access
-from api.deps import CatalogDep, LimiterDep, OptionalUser, SettingsDep
+from api.deps import CatalogDep, LimiterDep, OptionalUser, PublicReadsDep, SettingsDep
 from api.errors import ApiError, error, not_found
 from api.limits import RATE_LIMITED, RateLimiter
 from api.schemas.videos import ClearKeyJwk, ClearKeyLicense, ClearKeyLicenseRequest
@@ -92,6 +92,7 @@ def clearkey_license(
     catalog: CatalogDep,
     settings: SettingsDep,
     limiter: LimiterDep,
+    reads: PublicReadsDep,
 ) -> Response:
     """A W3C ClearKey licence (JWK set) for key IDs of videos the caller may play."""
     _count_licence(limiter, request, user)
@@ -103,7 +104,7 @@ def clearkey_license(
     videos = {}
     for video_id in {key.video_id for key in stored.values()}:
         try:
-            videos[video_id] = access.visible_video_or_404(catalog, video_id, user)
+            videos[video_id] = access.visible_video_or_404(catalog, video_id, user, reads)
         except ApiError:
             raise not_found("key") from None
     for video in videos.values():
@@ -138,10 +139,11 @@ def hls_key(
     catalog: CatalogDep,
     settings: SettingsDep,
     limiter: LimiterDep,
+    reads: PublicReadsDep,
 ) -> Response:
     """The 16-byte AES-128 key of a video's HLS variant, for callers who may play it."""
     _count_licence(limiter, request, user)
-    video = access.visible_video_or_404(catalog, video_id, user)
+    video = access.visible_video_or_404(catalog, video_id, user, reads)
     access.require_playback(video, user)
     aes_keys = [k for k in catalog.keys_for_video(video.id) if k.scheme == DrmScheme.AES_128]
     if not aes_keys:

@@ -13,6 +13,7 @@ from api.deps import (
     CurrentUser,
     HistoryDep,
     LimiterDep,
+    PublicReadsDep,
     SettingsDep,
     history_errors,
 )
@@ -51,10 +52,11 @@ def report_watch(
     catalog: CatalogDep,
     history: HistoryDep,
     limiter: LimiterDep,
+    reads: PublicReadsDep,
 ) -> ProgressPublic:
     """Record a player report: resume position, watch time and the raw watch event."""
     limiter.check("watch", address=client_address(request), account=str(user.id))
-    video = visible_video_or_404(catalog, video_id, user)
+    video = visible_video_or_404(catalog, video_id, user, reads)
     # Reports count as engagement, so only someone who may play the video can send them.
     require_playback(video, user)
     with history_errors():

@@ -66,5 +66,7 @@ def test_hot_requests_cost_what_they_did(
     # history.
     assert cost(client, feed) <= Cost(postgres=4, cassandra=1)
     assert cost(client, feed) <= Cost(postgres=1, cassandra=1)
-    # The video; the viewer's progress, then the progress and the event batches.
+    # The video's row (then shared); the viewer's progress, then the progress and the event
+    # batches.
     assert cost(client, watch) <= Cost(postgres=1, cassandra=3)
+    assert cost(client, watch) <= Cost(postgres=0, cassandra=3)
