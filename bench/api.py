@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shlex
 import shutil
 import statistics
@@ -520,8 +521,11 @@ class CpuSeconds:
 
 def cpu_seconds() -> CpuSeconds:
     """User and system CPU seconds so far of the API servers (any Python process serving
-    `api`, bench's bare app included), PostgreSQL, Cassandra, Redis and wrk."""
+    `api`, bench's bare app included), PostgreSQL, Cassandra, Redis and wrk (the finished
+    children of this process)."""
     totals = dict.fromkeys(CPU_GROUPS, 0.0)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    totals["wrk"] = children.ru_utime + children.ru_stime
     for process in psutil.process_iter(["name", "cmdline", "cpu_times"]):
         group = _cpu_group(process.info["name"] or "", process.info["cmdline"] or [])
         times = process.info["cpu_times"]
@@ -538,8 +542,6 @@ def _cpu_group(name: str, cmdline: list[str]) -> str | None:
         return "cassandra"
     if name.startswith("redis-server"):
         return "redis"
-    if name == "wrk":
-        return "wrk"
     if " api " in f" {command} " or "--serve-bare" in command or "multiprocessing" in command:
         return "api"
     return None
