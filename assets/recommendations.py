@@ -42,13 +42,24 @@ CHECK = "beats_popularity"
 KEPT_VERSIONS = 5
 
 
+# The interaction columns a model learns from.
+READ_COLUMNS = [
+    "user_pseudonym",
+    "video_id",
+    "watched_s",
+    "completion",
+    "max_progress",
+    "last_watched_at",
+]
+
+
 def training_interactions(store: ObjectStore, until: datetime, days: int) -> pd.DataFrame:
     """The interaction rows of the last `days` days up to `until`, as the models read them."""
     first = (until - timedelta(days=days - 1)).date()
     frames = []
     for day in partition_days(store, INTERACTIONS):
         if first <= day <= until.date():
-            frame = read_partition(store, INTERACTIONS, day)
+            frame = read_partition(store, INTERACTIONS, day, READ_COLUMNS)
             if frame is not None and len(frame):
                 frames.append(frame)
     if not frames:
@@ -62,9 +73,14 @@ def training_interactions(store: ObjectStore, until: datetime, days: int) -> pd.
             "item": rows["video_id"],
             "watched_s": rows["watched_s"].astype(float),
             "completion": completion.astype(float),
-            "timestamp": rows["last_watched_at"].map(lambda t: t.timestamp()).astype(float),
+            "timestamp": _epoch_seconds(rows["last_watched_at"]),
         }
     )
+
+
+def _epoch_seconds(times: pd.Series) -> pd.Series:
+    utc = pd.to_datetime(times, utc=True)
+    return (utc - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
 
 
 def item_content(videos: list[Video]) -> dict[str, ItemContent]:
@@ -105,7 +121,12 @@ def recommendation_model(
         )
     videos = catalog.catalog.list_published_videos()
     result = train(
-        rows, item_content(videos), k=recommender.k, max_eval_users=recommender.max_eval_users
+        rows,
+        item_content(videos),
+        k=recommender.k,
+        margin=recommender.promotion_margin,
+        precision=recommender.eval_precision,
+        max_eval_users=recommender.max_eval_users,
     )
     version = new_version()
     with tempfile.TemporaryDirectory(prefix="reelflow-model-") as tmp:
@@ -138,8 +159,10 @@ def recommendation_model(
                     f"ndcg@{k}": decision.model_ndcg,
                     f"popularity_ndcg@{k}": decision.baseline_ndcg,
                     "lift": decision.lift,
+                    "lift_95_interval": MetadataValue.json(list(result.lift.interval)),
                     "margin": recommender.promotion_margin,
                     "test_users": decision.test_users,
+                    "needed_users": result.lift.needed,
                 },
             )
         ],

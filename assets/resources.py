@@ -107,6 +107,7 @@ class RecommenderResource(ConfigurableResource):
     training_days: int
     promotion_margin: float
     min_test_users: int
+    eval_precision: float
     max_eval_users: int
     k: int = 10
 

@@ -18,6 +18,11 @@ import pandas as pd
 from ml.interactions import Row, Scheme, build_matrix, to_frame
 from ml.models import ItemContent, Recommender, one_blas_thread
 
+# Two-sided 95 % normal quantile: the intervals and sample sizes below are at this confidence.
+Z95 = 1.959964
+# Users scored at once: a batch's score matrices stay in tens of megabytes at 10k videos.
+BATCH = 256
+
 
 def precision_at_k(recommended: Sequence[str], relevant: Iterable[str], k: int) -> float:
     rel = set(relevant)
@@ -73,9 +78,13 @@ class Split:
 
 
 def _held_out(test: pd.DataFrame, train_users: set[str]) -> tuple[dict[str, set[str]], int]:
-    by_user = test.groupby("user")["item"].agg(set)
-    kept = {u: set(items) for u, items in by_user.items() if u in train_users}
-    return kept, len(by_user) - len(kept)
+    codes, users = pd.factorize(test["user"])
+    if not len(users):
+        return {}, 0
+    items = test["item"].to_numpy(object)[np.argsort(codes, kind="stable")]
+    groups = np.split(items, np.cumsum(np.bincount(codes, minlength=len(users)))[:-1])
+    kept = {u: set(g) for u, g in zip(users, groups, strict=True) if u in train_users}
+    return kept, len(users) - len(kept)
 
 
 def user_temporal_split(
@@ -136,26 +145,116 @@ def evaluate(
     users = sorted(split.test)
     if max_users is not None and len(users) > max_users:
         users = sorted(random.Random(0).sample(users, max_users))
+    rel = [split.test[u] for u in users]
     rows = []
     for name, spec in models.items():
         model = spec() if callable(spec) and not isinstance(spec, Recommender) else spec
         model.fit(data, content)
-        with one_blas_thread():
-            recs = [[i for i, _ in model.recommend(u, k)] for u in users]
-        rel = [split.test[u] for u in users]
-        rows.append(
-            {
-                "split": split.name,
-                "model": name,
-                "users": len(users),
-                f"precision@{k}": _mean(precision_at_k, recs, rel, k),
-                f"recall@{k}": _mean(recall_at_k, recs, rel, k),
-                f"ndcg@{k}": _mean(ndcg_at_k, recs, rel, k),
-                f"map@{k}": _mean(average_precision_at_k, recs, rel, k),
-                f"coverage@{k}": catalogue_coverage(recs, len(data.item_ids)),
-            }
-        )
+        recs = recommend_ids(model, users, k)
+        rows.append(_metrics(split.name, name, recs, rel, k, len(data.item_ids)))
     return pd.DataFrame(rows)
+
+
+def recommend_ids(model: Recommender, users: Sequence[str], k: int) -> list[list[str]]:
+    """Each user's top ``k`` ids from ``model`` (every user known to it), a batch at a time."""
+    rows = np.array([model.user_index[u] for u in users], np.int64)
+    out: list[list[str]] = []
+    with one_blas_thread():
+        for lo in range(0, len(rows), BATCH):
+            for top in model.recommend_rows(rows[lo : lo + BATCH], k):
+                out.append([model.item_ids[i] for i in top if i >= 0])
+    return out
+
+
+@dataclass(frozen=True)
+class Lift:
+    """How much better one model ranks than a baseline: the mean over a sample of viewers of
+    the difference in their NDCG@k, with the half width of its 95 % interval."""
+
+    mean: float
+    half_width: float
+    users: int
+    needed: int
+    """Viewers the target half width asked for (more than ``users`` when too few were held out
+    or the sample was capped)."""
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return (self.mean - self.half_width, self.mean + self.half_width)
+
+
+def compare(
+    models: Mapping[str, Recommender],
+    split: Split,
+    *,
+    model: str,
+    baseline: str,
+    k: int = 10,
+    margin: float = 0.0,
+    precision: float = 0.01,
+    max_users: int | None = None,
+    pilot: int = 500,
+) -> tuple[pd.DataFrame, Lift]:
+    """Score fitted ``models`` on as many of ``split``'s viewers as it takes to tell whether
+    ``model`` beats ``baseline`` by ``margin``: until the 95 % interval of the lift lies on one
+    side of ``margin``, or is narrower than ``precision`` either side.
+
+    A pilot of ``pilot`` viewers (a fixed random order) estimates the lift and the spread of the
+    per-viewer difference; the sample then grows to ``(z * sd / max(|lift - margin|,
+    precision)) ** 2`` viewers, at most ``max_users`` and at most every held-out viewer. A lift
+    far from the margin is settled by the pilot; one close to it is measured on more viewers.
+    Returns the table of ``evaluate`` over that sample and the lift.
+    """
+    order = sorted(split.test)
+    random.Random(0).shuffle(order)
+    limit = len(order) if max_users is None else min(len(order), max_users)
+    recs: dict[str, list[list[str]]] = {name: [] for name in models}
+
+    def score(users: Sequence[str]) -> np.ndarray:
+        for name, fitted in models.items():
+            recs[name].extend(recommend_ids(fitted, users, k))
+        rel = [split.test[u] for u in order[: len(recs[model])]]
+        return _per_user(ndcg_at_k, recs[model], rel, k) - _per_user(
+            ndcg_at_k, recs[baseline], rel, k
+        )
+
+    differences = score(order[: min(pilot, limit)])
+    sd = float(differences.std(ddof=1)) if len(differences) > 1 else 0.0
+    distance = abs(float(differences.mean()) - margin) if len(differences) else 0.0
+    needed = max(len(differences), math.ceil((Z95 * sd / max(distance, precision)) ** 2))
+    if min(needed, limit) > len(differences):
+        differences = score(order[len(differences) : min(needed, limit)])
+    users = len(differences)
+    sd = float(differences.std(ddof=1)) if users > 1 else 0.0
+    rel = [split.test[u] for u in order[:users]]
+    n_items = len(next(iter(models.values())).item_ids) if models else 0
+    table = pd.DataFrame([_metrics(split.name, n, r, rel, k, n_items) for n, r in recs.items()])
+    mean = float(differences.mean()) if users else 0.0
+    return table, Lift(mean, Z95 * sd / math.sqrt(users) if users else math.inf, users, needed)
+
+
+def _metrics(
+    split: str, model: str, recs: list[list[str]], rel: list[set[str]], k: int, n_items: int
+) -> dict[str, object]:
+    return {
+        "split": split,
+        "model": model,
+        "users": len(recs),
+        f"precision@{k}": _mean(precision_at_k, recs, rel, k),
+        f"recall@{k}": _mean(recall_at_k, recs, rel, k),
+        f"ndcg@{k}": _mean(ndcg_at_k, recs, rel, k),
+        f"map@{k}": _mean(average_precision_at_k, recs, rel, k),
+        f"coverage@{k}": catalogue_coverage(recs, n_items),
+    }
+
+
+def _per_user(
+    metric: Callable[[Sequence[str], Iterable[str], int], float],
+    recs: list[list[str]],
+    rel: list[set[str]],
+    k: int,
+) -> np.ndarray:
+    return np.array([metric(r, t, k) for r, t in zip(recs, rel, strict=True)], np.float64)
 
 
 def _mean(
@@ -164,6 +263,4 @@ def _mean(
     rel: list[set[str]],
     k: int,
 ) -> float:
-    if not recs:
-        return 0.0
-    return float(np.mean([metric(r, t, k) for r, t in zip(recs, rel, strict=True)]))
+    return float(_per_user(metric, recs, rel, k).mean()) if recs else 0.0

@@ -48,11 +48,13 @@ class InteractionMatrix:
 def to_frame(rows: Iterable[Row] | pd.DataFrame) -> pd.DataFrame:
     """Interaction rows as a frame with the canonical columns and string ids."""
     df = (
-        rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows), columns=COLUMNS)
+        rows[COLUMNS].copy()
+        if isinstance(rows, pd.DataFrame)
+        else pd.DataFrame(list(rows), columns=COLUMNS)
     )
-    df = df[COLUMNS].copy()
-    df["user"] = df["user"].astype(str)
-    df["item"] = df["item"].astype(str)
+    for column in ("user", "item"):
+        if pd.api.types.infer_dtype(df[column], skipna=False) != "string":
+            df[column] = df[column].astype(str)
     return df
 
 
@@ -84,13 +86,19 @@ def build_matrix(
     df = to_frame(rows)
     user_ids = _universe(users, df["user"])
     item_ids = _universe(items, df["item"])
-    uidx = {u: i for i, u in enumerate(user_ids)}
-    iidx = {it: i for i, it in enumerate(item_ids)}
-    df["s"] = strength(df["watched_s"].to_numpy(), df["completion"].to_numpy())
-    pairs = df.groupby(["user", "item"], sort=False).agg(s=("s", "sum"), t=("timestamp", "max"))
+    # One integer per (user, item) cell, so summing rewatches is a grouping of integers.
+    cell = pd.Index(user_ids).get_indexer(df["user"]).astype(np.int64) * len(item_ids)
+    cell += pd.Index(item_ids).get_indexer(df["item"])
+    signal = pd.DataFrame(
+        {
+            "s": strength(df["watched_s"].to_numpy(), df["completion"].to_numpy()),
+            "t": df["timestamp"].to_numpy(np.float64),
+        },
+        index=cell,
+    )
+    pairs = signal.groupby(level=0, sort=True).agg(s=("s", "sum"), t=("t", "max"))
     pairs = pairs[pairs["s"] > 0]
-    r = np.fromiter((uidx[u] for u in pairs.index.get_level_values(0)), np.int64, len(pairs))
-    c = np.fromiter((iidx[i] for i in pairs.index.get_level_values(1)), np.int64, len(pairs))
+    r, c = np.divmod(pairs.index.to_numpy(np.int64), len(item_ids))
     shape = (len(user_ids), len(item_ids))
     raw = sp.csr_matrix((pairs["s"].to_numpy(), (r, c)), shape=shape, dtype=np.float64)
     times = sp.csr_matrix((pairs["t"].to_numpy(np.float64), (r, c)), shape=shape)

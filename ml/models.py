@@ -1,8 +1,13 @@
 """Recommenders behind one small interface: fit / recommend / similar / save / load.
 
 Like implicit's ``recommender_base.py``: plain Python and numpy, no framework. Every model
-scores the whole catalogue for a user as one vector (``scores``); the base class turns that into
-a filtered top-k, so filtering behaves the same in every model and the hybrid can blend them.
+scores the whole catalogue for many users at once as one matrix (``_score_rows``); the base class
+turns that into a filtered top-k, so filtering behaves the same in every model, the hybrid can
+blend them, and an evaluation scores thousands of viewers in a few matrix products.
+
+A model can be fitted from a ``start``: a model of the same kind fitted on an earlier part of the
+same interactions. ALS then begins from its factors and runs ``refit_iterations`` instead of
+``iterations``, and the content model keeps its vectors when the catalogue is the same.
 
 Artifacts are a directory with ``model.json`` (kind, parameters, ids) and ``arrays.npz``
 (numeric arrays only, loaded with ``allow_pickle=False``); the hybrid nests its components.
@@ -55,11 +60,16 @@ class Recommender(ABC):
     # -- interface -------------------------------------------------------------------------
 
     def fit(
-        self, data: InteractionMatrix, content: Mapping[str, ItemContent] | None = None
+        self,
+        data: InteractionMatrix,
+        content: Mapping[str, ItemContent] | None = None,
+        *,
+        start: Self | None = None,
     ) -> Self:
-        """Train on ``data``; ``content`` is used by models that read item text."""
+        """Train on ``data``; ``content`` is used by models that read item text. With ``start``
+        (the same kind, fitted on part of the same interactions and content), begin from it."""
         self._set_index(data.user_ids, data.item_ids, data.matrix)
-        self._fit(data, content or {})
+        self._fit(data, content or {}, start)
         return self
 
     def recommend(
@@ -78,12 +88,42 @@ class Recommender(ABC):
         """
         return self._rank(user, self._candidates(user, exclude, allowed, filter_seen), k)
 
+    def recommend_rows(self, rows: np.ndarray, k: int = 10) -> np.ndarray:
+        """Top ``k`` item indices for many users known to the model (their row indices), seen
+        items left out: row ``n`` holds what ``recommend(self.user_ids[rows[n]], k)`` returns,
+        padded with -1 where fewer than ``k`` items qualify."""
+        seen = self.seen[rows]  # stored entries, zero weights included, are what was seen
+        unseen = np.ones(seen.shape, dtype=bool)
+        unseen[np.repeat(np.arange(len(rows)), np.diff(seen.indptr)), seen.indices] = False
+        return self._rank_rows(np.asarray(rows), unseen, k)[0]
+
+    def scores(self, user: str) -> np.ndarray | None:
+        """Score of every item for ``user`` (higher is better), or None if the model cannot."""
+        u = self.user_index.get(user)
+        if u is None:
+            return self._cold_scores()
+        return self._score_rows(np.array([u]))[0]
+
     def _rank(self, user: str, mask: np.ndarray, k: int) -> Scored:
         """Top ``k`` of the items in ``mask``, by ``scores``."""
-        s = self.scores(user)
+        u = self.user_index.get(user)
+        if u is not None:
+            idx, values = self._rank_rows(np.array([u]), mask[None, :], k)
+            return self._scored(idx[0], values[0])
+        s = self._cold_scores()
         if s is None:
             return []
         return self._top(np.where(mask, s, -np.inf), k)
+
+    def _rank_rows(
+        self, rows: np.ndarray, mask: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(item indices, scores) of the top ``k`` per row among the items ``mask`` allows."""
+        return _top_rows(np.where(mask, self._score_rows(rows), -np.inf), k)
+
+    def _cold_scores(self) -> np.ndarray | None:
+        """Scores for a user the model never saw: none, unless the model needs no history."""
+        return None
 
     def knows(self, user: str) -> bool:
         """Whether ``user`` had interactions in training."""
@@ -102,8 +142,8 @@ class Recommender(ABC):
         return []
 
     @abstractmethod
-    def scores(self, user: str) -> np.ndarray | None:
-        """Score of every item for ``user`` (higher is better), or None if the model cannot."""
+    def _score_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Scores (float64, users x items) of every item for users known to the model."""
 
     @abstractmethod
     def similar(self, item: str, k: int = 10) -> Scored:
@@ -151,7 +191,9 @@ class Recommender(ABC):
     # -- for subclasses --------------------------------------------------------------------
 
     @abstractmethod
-    def _fit(self, data: InteractionMatrix, content: Mapping[str, ItemContent]) -> None: ...
+    def _fit(
+        self, data: InteractionMatrix, content: Mapping[str, ItemContent], start: Self | None
+    ) -> None: ...
 
     @abstractmethod
     def _params(self) -> dict[str, Any]: ...
@@ -200,13 +242,31 @@ class Recommender(ABC):
         return mask
 
     def _top(self, s: np.ndarray, k: int) -> Scored:
-        k = min(k, int(np.isfinite(s).sum()))
-        if k <= 0:
-            return []
-        part = np.argpartition(-s, k - 1)[:k]
-        # Stable tie-break on index keeps results reproducible across runs and save/load.
-        order = part[np.lexsort((part, -s[part]))]
-        return [(self.item_ids[i], float(s[i])) for i in order]
+        idx, values = _top_rows(s[None, :], k)
+        return self._scored(idx[0], values[0])
+
+    def _scored(self, idx: np.ndarray, values: np.ndarray) -> Scored:
+        return [(self.item_ids[i], float(v)) for i, v in zip(idx, values, strict=True) if i >= 0]
+
+
+def _top_rows(s: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the indices and values of the ``k`` largest finite entries, best first; -1 and
+    -inf pad rows with fewer. Ties go to the lower index, so results are reproducible."""
+    n, width = s.shape
+    take = min(k, width)
+    if take <= 0:
+        return np.full((n, k), -1, np.int64), np.full((n, k), -np.inf)
+    part = np.argpartition(-s, take - 1, axis=1)[:, :take]
+    values = np.take_along_axis(s, part, 1)
+    order = np.lexsort((part, -values), axis=1)
+    idx = np.take_along_axis(part, order, 1)
+    values = np.take_along_axis(values, order, 1)
+    idx[~np.isfinite(values)] = -1
+    pad = k - take
+    if pad:
+        idx = np.pad(idx, ((0, 0), (0, pad)), constant_values=-1)
+        values = np.pad(values, ((0, 0), (0, pad)), constant_values=-np.inf)
+    return idx, values
 
 
 def one_blas_thread() -> Any:
@@ -246,6 +306,7 @@ class ALSRecommender(Recommender):
         alpha: float = 1.0,
         iterations: int = 15,
         random_state: int = 42,
+        refit_iterations: int = 2,
     ) -> None:
         super().__init__()
         self.factors = factors
@@ -253,10 +314,13 @@ class ALSRecommender(Recommender):
         self.alpha = alpha
         self.iterations = iterations
         self.random_state = random_state
+        self.refit_iterations = refit_iterations
         self.user_factors = np.zeros((0, factors), np.float32)
         self.item_factors = np.zeros((0, factors), np.float32)
 
-    def _fit(self, data: InteractionMatrix, content: Mapping[str, ItemContent]) -> None:
+    def _fit(
+        self, data: InteractionMatrix, content: Mapping[str, ItemContent], start: Self | None
+    ) -> None:
         from implicit.cpu.als import AlternatingLeastSquares
 
         # implicit parallelises itself; a multi-threaded BLAS underneath oversubscribes the
@@ -265,23 +329,41 @@ class ALSRecommender(Recommender):
         # More factors than a quarter of the matrix's smaller side fit each user's own history
         # rather than what users share: small catalogues get fewer.
         factors = max(2, min(self.factors, min(data.shape) // 4))
+        warm = start is not None and start.item_factors.shape[1] == factors
         with one_blas_thread():
             model = AlternatingLeastSquares(
                 factors=factors,
                 regularization=self.regularization,
                 alpha=self.alpha,
-                iterations=self.iterations,
+                iterations=self.refit_iterations if warm else self.iterations,
                 random_state=self.random_state,
             )
+            if warm:
+                assert start is not None
+                rng = np.random.default_rng(self.random_state)
+                model.user_factors = start._factors_for(self.user_ids, "user", rng)
+                model.item_factors = start._factors_for(self.item_ids, "item", rng)
             model.fit(data.matrix, show_progress=False)
         self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
 
-    def scores(self, user: str) -> np.ndarray | None:
-        u = self.user_index.get(user)
-        if u is None:
-            return None
-        return (self.item_factors @ self.user_factors[u]).astype(np.float64)
+    def _factors_for(self, ids: list[str], side: str, rng: np.random.Generator) -> np.ndarray:
+        """This model's factors laid out for ``ids``; ids it never saw start small and random,
+        as implicit starts every factor."""
+        index, factors = (
+            (self.user_index, self.user_factors)
+            if side == "user"
+            else (self.item_index, self.item_factors)
+        )
+        out = (rng.random((len(ids), factors.shape[1]), dtype=np.float32) * 0.01).astype(np.float32)
+        pairs = [(n, index[i]) for n, i in enumerate(ids) if i in index]
+        if pairs:
+            to, of = np.array(pairs).T
+            out[to] = factors[of]
+        return out
+
+    def _score_rows(self, rows: np.ndarray) -> np.ndarray:
+        return (self.user_factors[rows] @ self.item_factors.T).astype(np.float64)
 
     def similar(self, item: str, k: int = 10) -> Scored:
         i = self.item_index.get(item)
@@ -298,6 +380,7 @@ class ALSRecommender(Recommender):
             "alpha": self.alpha,
             "iterations": self.iterations,
             "random_state": self.random_state,
+            "refit_iterations": self.refit_iterations,
         }
 
     def _arrays(self) -> dict[str, np.ndarray]:
@@ -323,9 +406,14 @@ class ContentRecommender(Recommender):
         self.min_df = min_df
         self.vectors: sp.csr_matrix = sp.csr_matrix((0, 0), dtype=np.float32)
 
-    def _fit(self, data: InteractionMatrix, content: Mapping[str, ItemContent]) -> None:
+    def _fit(
+        self, data: InteractionMatrix, content: Mapping[str, ItemContent], start: Self | None
+    ) -> None:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
+        if start is not None and start.item_ids == self.item_ids:
+            self.vectors = start.vectors  # the same catalogue and texts: the same vectors
+            return
         empty = ItemContent()
         texts = [content.get(i, empty).text() for i in self.item_ids]
         vectorizer = TfidfVectorizer(
@@ -340,21 +428,29 @@ class ContentRecommender(Recommender):
         except ValueError:  # no text at all: every item gets an empty vector
             self.vectors = sp.csr_matrix((len(texts), 1), dtype=np.float32)
 
-    def profile(self, items: Mapping[str, float]) -> np.ndarray:
-        """Weighted mean vector of ``items`` (unknown ids ignored), L2-normalised."""
-        idx = [self.item_index[i] for i in items if i in self.item_index]
-        w = np.array([items[i] for i in items if i in self.item_index], dtype=np.float32)
-        return self._profile(np.asarray(idx, dtype=np.int64), w)
-
     def scores_for(self, items: Mapping[str, float]) -> np.ndarray:
-        """Scores for a history given directly: cold start for users the model never saw."""
-        return self._score_profile(self.profile(items))
+        """Scores for a history given directly (item -> weight, unknown ids ignored): cold
+        start for users the model never saw."""
+        known = [i for i in items if i in self.item_index]
+        weights = sp.csr_matrix(
+            (
+                np.array([items[i] for i in known], dtype=np.float32),
+                (np.zeros(len(known), np.int64), [self.item_index[i] for i in known]),
+            ),
+            shape=(1, len(self.item_ids)),
+        )
+        return self._score_weights(weights)[0]
 
-    def scores(self, user: str) -> np.ndarray | None:
-        idx, w = self._history(user)
-        if len(idx) == 0:
-            return None
-        return self._score_profile(self._profile(idx, w))
+    def _score_rows(self, rows: np.ndarray) -> np.ndarray:
+        return self._score_weights(self.seen[rows])
+
+    def _score_weights(self, weights: sp.csr_matrix) -> np.ndarray:
+        """Cosine of every item with each row's profile: the weighted sum of the vectors of
+        what the row watched, L2-normalised (a row with no history scores 0 everywhere)."""
+        profiles = sp.csr_matrix(weights @ self.vectors, dtype=np.float64)
+        norms = np.sqrt(np.asarray(profiles.multiply(profiles).sum(axis=1)).ravel())
+        profiles = sp.diags(np.where(norms > 0, 1.0 / np.maximum(norms, 1e-300), 0.0)) @ profiles
+        return np.asarray((profiles @ self.vectors.T).todense(), dtype=np.float64)
 
     def recommend_from_history(
         self,
@@ -379,16 +475,6 @@ class ContentRecommender(Recommender):
         """Cosine similarity between the given items (dense, len(idx) x len(idx))."""
         sub = self.vectors[idx]
         return np.asarray((sub @ sub.T).todense(), dtype=np.float64)
-
-    def _profile(self, idx: np.ndarray, w: np.ndarray) -> np.ndarray:
-        if len(idx) == 0:
-            return np.zeros(self.vectors.shape[1], np.float64)
-        v = np.asarray(self.vectors[idx].T @ w).ravel().astype(np.float64)
-        n = np.linalg.norm(v)
-        return v / n if n > 0 else v
-
-    def _score_profile(self, v: np.ndarray) -> np.ndarray:
-        return np.asarray(self.vectors @ v).ravel().astype(np.float64)
 
     def _params(self) -> dict[str, Any]:
         return {"max_features": self.max_features, "min_df": self.min_df}
@@ -422,7 +508,9 @@ class PopularityRecommender(Recommender):
         self.half_life_days = half_life_days
         self.popularity = np.zeros(0, np.float64)
 
-    def _fit(self, data: InteractionMatrix, content: Mapping[str, ItemContent]) -> None:
+    def _fit(
+        self, data: InteractionMatrix, content: Mapping[str, ItemContent], start: Self | None
+    ) -> None:
         # Counts of viewers, not summed confidence: BM25 weights would already discount
         # popular items, which is the opposite of what this model is for.
         ones = data.times.copy()
@@ -433,7 +521,10 @@ class PopularityRecommender(Recommender):
             ones.data = 0.5 ** (age_days / self.half_life_days)
         self.popularity = np.asarray(ones.sum(axis=0)).ravel().astype(np.float64)
 
-    def scores(self, user: str) -> np.ndarray | None:
+    def _score_rows(self, rows: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(self.popularity, (len(rows), len(self.popularity)))
+
+    def _cold_scores(self) -> np.ndarray | None:
         return self.popularity
 
     def similar(self, item: str, k: int = 10) -> Scored:
@@ -454,16 +545,11 @@ class PopularityRecommender(Recommender):
 
 
 def _normalise(s: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Scale by the largest magnitude over the candidate items, so components on different
-    scales can blend. Unlike min-max scaling, scores that barely differ (a chart where every
-    item is about as popular) stay about equal instead of being stretched over [0, 1]."""
-    out = np.zeros_like(s)
-    if not mask.any():
-        return out
-    top = np.abs(s[mask]).max()
-    if top > 0:
-        out[mask] = s[mask] / top
-    return out
+    """Scale each row by its largest magnitude over the candidate items, so components on
+    different scales can blend. Unlike min-max scaling, scores that barely differ (a chart where
+    every item is about as popular) stay about equal instead of being stretched over [0, 1]."""
+    top = np.where(mask, np.abs(s), 0.0).max(axis=-1, keepdims=True)
+    return np.where(mask & (top > 0), s / np.where(top > 0, top, 1.0), 0.0)
 
 
 class HybridRecommender(Recommender):
@@ -502,30 +588,65 @@ class HybridRecommender(Recommender):
     def components(self) -> dict[str, Recommender]:
         return {"als": self.als, "content": self.content, "popularity": self.popularity}
 
-    def _fit(self, data: InteractionMatrix, content: Mapping[str, ItemContent]) -> None:
+    def _fit(
+        self, data: InteractionMatrix, content: Mapping[str, ItemContent], start: Self | None
+    ) -> None:
+        begun = start.components if start is not None else {}
         for name, model in self.components.items():
             if self.weights.get(name, 0.0) > 0 or name == "content":  # content drives diversity
-                model.fit(data, content)
+                model.fit(data, content, start=begun.get(name))
 
     def scores(self, user: str) -> np.ndarray | None:
         return self._blend(user, np.ones(len(self.item_ids), dtype=bool))
 
+    def _score_rows(self, rows: np.ndarray) -> np.ndarray:
+        return self._blend_rows(rows, np.ones((len(rows), len(self.item_ids)), dtype=bool))
+
     def _blend(self, user: str, mask: np.ndarray) -> np.ndarray | None:
+        """One user's blend; a user the components never saw gets what they give cold."""
+        u = self.user_index.get(user)
+        if u is not None:
+            return self._blend_rows(np.array([u]), mask[None, :])[0]
         total: np.ndarray | None = None
         for name, model in self.components.items():
             w = self.weights.get(name, 0.0)
             s = model.scores(user) if w > 0 else None
-            if s is None:
-                continue
-            part = w * _normalise(s, mask)
-            total = part if total is None else total + part
+            if s is not None:
+                total = self._add(total, w * _normalise(s, mask))
         return total
 
+    def _blend_rows(self, rows: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        total: np.ndarray | None = None
+        for name, model in self.components.items():
+            w = self.weights.get(name, 0.0)
+            if w > 0:
+                total = self._add(total, w * _normalise(model._score_rows(rows), mask))
+        return total if total is not None else np.zeros(mask.shape)
+
+    @staticmethod
+    def _add(total: np.ndarray | None, part: np.ndarray) -> np.ndarray:
+        return part if total is None else total + part
+
     def _rank(self, user: str, mask: np.ndarray, k: int) -> Scored:
-        # Components are scaled over the candidates, then the top `pool` re-ranked for diversity.
         s = self._blend(user, mask)
         if s is None:
             return []
+        return self._diversify(s, mask, k)
+
+    def _rank_rows(
+        self, rows: np.ndarray, mask: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        blended = self._blend_rows(rows, mask)
+        idx = np.full((len(rows), k), -1, np.int64)
+        values = np.full((len(rows), k), -np.inf)
+        for n in range(len(rows)):
+            ranked = self._diversify(blended[n], mask[n], k)
+            idx[n, : len(ranked)] = [self.item_index[i] for i, _ in ranked]
+            values[n, : len(ranked)] = [v for _, v in ranked]
+        return idx, values
+
+    def _diversify(self, s: np.ndarray, mask: np.ndarray, k: int) -> Scored:
+        # Components are scaled over the candidates, then the top `pool` re-ranked for diversity.
         ranked = self._top(np.where(mask, s, -np.inf), max(k, self.pool))
         if self.diversity <= 0 or len(ranked) <= 1:
             return ranked[:k]

@@ -1,9 +1,15 @@
 """Training the served model: evaluate it against the baselines, then fit it on everything.
 
-The evaluation fits every model on the train part of both temporal splits (``ml.evaluation``);
-the model that is saved is then fitted on all interactions. The saved directory holds the
-model plus ``evaluation.json`` (the table) and ``training.json`` (what it was trained on), so
-an artifact carries the evidence its promotion was decided on.
+The evaluation asks one question, the one promotion is decided on: does the served model rank
+the next days of viewing better than the baselines (``PROMOTION_SPLIT``)? It fits the served
+model and the baselines on the days before, then scores as many held-out viewers as the lift
+over popularity needs to be known within a set margin (``ml.evaluation.compare``). The saved
+model is then fitted on all interactions, starting from the evaluated one, so the evaluation
+costs one fit rather than a second full one. The saved directory holds the model plus
+``evaluation.json`` (the table) and ``training.json`` (what it was trained on, and the lift
+with its interval), so an artifact carries the evidence its promotion was decided on.
+
+``bench/reco_eval.py`` compares every model on both splits; that table is not part of training.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from ml.evaluation import evaluate, global_temporal_split, user_temporal_split
+from ml.evaluation import Lift, compare, global_temporal_split
 from ml.interactions import Scheme, build_matrix, to_frame
 from ml.models import (
     ALSRecommender,
@@ -42,15 +48,19 @@ def served_model() -> Recommender:
 Factory = Callable[[], Recommender]
 
 
-def evaluated_models(make_served: Factory) -> dict[str, Factory]:
-    """The models every evaluation table compares: the baselines, each component, the served."""
+def promotion_models(make_served: Factory) -> dict[str, Factory]:
+    """The models a promotion compares: the baselines and the served model."""
     return {
         BASELINE: PopularityRecommender,
         "trending": lambda: PopularityRecommender(half_life_days=90.0),
-        "als": ALSRecommender,
-        "content": ContentRecommender,
         SERVED: make_served,
     }
+
+
+def evaluated_models(make_served: Factory) -> dict[str, Factory]:
+    """The models every evaluation table compares: the baselines, each component, the served."""
+    baselines = {n: f for n, f in promotion_models(make_served).items() if n != SERVED}
+    return {**baselines, "als": ALSRecommender, "content": ContentRecommender, SERVED: make_served}
 
 
 @dataclass(frozen=True)
@@ -102,20 +112,28 @@ def verdict(evaluation: pd.DataFrame, *, k: int, margin: float, min_test_users: 
 class TrainingResult:
     model: Recommender
     evaluation: pd.DataFrame
-    """One row per (split, model): the metrics of ``ml.evaluation.evaluate``."""
+    """One row per model on the promotion split: the metrics of ``ml.evaluation.evaluate``."""
     k: int
     interactions: int
     users: int
     items: int
+    lift: Lift
+    """The served model's NDCG@k minus popularity's on the promotion split."""
     evaluate_s: float
     fit_s: float
 
     def summary(self) -> dict[str, Any]:
+        low, high = self.lift.interval
         return {
             "k": self.k,
             "interactions": self.interactions,
             "users": self.users,
             "items": self.items,
+            "lift": round(self.lift.mean, 5),
+            "lift_95_low": round(low, 5),
+            "lift_95_high": round(high, 5),
+            "evaluated_users": self.lift.users,
+            "needed_users": self.lift.needed,
             "evaluate_s": round(self.evaluate_s, 3),
             "fit_s": round(self.fit_s, 3),
         }
@@ -134,43 +152,49 @@ def train(
     k: int = 10,
     scheme: Scheme = "bm25",
     make_model: Factory = served_model,
+    margin: float = 0.0,
+    precision: float = 0.01,
     max_eval_users: int | None = None,
 ) -> TrainingResult:
-    """Evaluate every model on both splits, then fit ``make_model()`` on all of ``rows``.
+    """Evaluate ``make_model()`` against the baselines on the promotion split, then fit it on
+    all of ``rows``.
 
     ``items`` is the catalogue (defaults to the ids in ``content``): videos nobody watched
-    yet still get a column, so content similarity can recommend them. ``max_eval_users``
-    bounds the viewers scored per split (a fixed random sample).
+    yet still get a column, so content similarity can recommend them. The viewers scored are as
+    many as deciding whether the lift over popularity clears ``margin`` takes, or as measuring
+    it within ``precision`` (``ml.evaluation.compare``), at most ``max_eval_users``.
     """
     frame = to_frame(rows)
     catalogue = list(items) if items is not None else list(content)
+    data = build_matrix(frame, scheme, items=catalogue)
     t0 = time.perf_counter()
-    tables = []
-    for make_split in (user_temporal_split, global_temporal_split):
-        split = make_split(frame)
-        models = evaluated_models(make_model)
-        table = evaluate(
-            models,
-            split,
-            k=k,
-            content=content,
-            items=catalogue,
-            scheme=scheme,
-            max_users=max_eval_users,
-        )
-        tables.append(table)
+    split = global_temporal_split(frame)
+    before = build_matrix(split.train, scheme, items=data.item_ids)
+    fitted = {
+        name: make().fit(before, content) for name, make in promotion_models(make_model).items()
+    }
+    table, lift = compare(
+        fitted,
+        split,
+        model=SERVED,
+        baseline=BASELINE,
+        k=k,
+        margin=margin,
+        precision=precision,
+        max_users=max_eval_users,
+    )
     evaluate_s = time.perf_counter() - t0
     t1 = time.perf_counter()
-    data = build_matrix(frame, scheme, items=catalogue)
-    model = make_model().fit(data, content)
+    model = make_model().fit(data, content, start=fitted[SERVED])
     fit_s = time.perf_counter() - t1
     return TrainingResult(
         model=model,
-        evaluation=pd.concat(tables, ignore_index=True),
+        evaluation=table,
         k=k,
         interactions=len(frame),
         users=len(data.user_ids),
         items=len(data.item_ids),
+        lift=lift,
         evaluate_s=evaluate_s,
         fit_s=fit_s,
     )

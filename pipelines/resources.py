@@ -106,6 +106,7 @@ def _shared(settings: Settings) -> dict[str, Any]:
             training_days=settings.reco_training_days,
             promotion_margin=settings.reco_promotion_margin,
             min_test_users=settings.reco_min_test_users,
+            eval_precision=settings.reco_eval_precision,
             max_eval_users=settings.reco_max_eval_users,
         ),
         "media": MediaResource(

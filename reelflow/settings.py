@@ -133,11 +133,13 @@ class Settings(BaseSettings):
 
     # Recommendations: days of interactions a model learns from, how much better than the
     # popularity baseline (NDCG@10, predicting the last days) a model must be to be promoted,
-    # held-out viewers that decision needs (and at most scores, sampled), and how often the API
-    # looks for a new model.
+    # held-out viewers that decision needs, how many it scores (enough for the lift's 95 %
+    # interval to clear the margin or to be narrower than reco_eval_precision either side, at
+    # most reco_max_eval_users), and how often the API looks for a new model.
     reco_training_days: int = Field(default=90, ge=1)
     reco_promotion_margin: float = Field(default=0.005, ge=0, le=1)
     reco_min_test_users: int = Field(default=10, ge=1)
+    reco_eval_precision: float = Field(default=0.01, gt=0, le=1)
     reco_max_eval_users: int = Field(default=5000, ge=1)
     reco_reload_s: float = Field(default=15.0, gt=0)
 

@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -316,8 +316,11 @@ def write_partition(store: ObjectStore, dataset: str, day: date, frame: pd.DataF
     return key
 
 
-def read_partition(store: ObjectStore, dataset: str, day: date) -> pd.DataFrame | None:
-    """One day of a dataset, or None when that day was never written."""
+def read_partition(
+    store: ObjectStore, dataset: str, day: date, columns: Sequence[str] | None = None
+) -> pd.DataFrame | None:
+    """One day of a dataset (only ``columns`` when given), or None when that day was never
+    written."""
     keys = [key for key in store.list(partition_folder(dataset, day)) if key.endswith(".parquet")]
     if not keys:
         return None
@@ -326,7 +329,7 @@ def read_partition(store: ObjectStore, dataset: str, day: date) -> pd.DataFrame 
         for n, key in enumerate(keys):
             path = Path(tmp) / f"{n}.parquet"
             store.download(key, path)
-            tables.append(pq.read_table(path, schema=SCHEMAS[dataset]))
+            tables.append(pq.read_table(path, schema=SCHEMAS[dataset], columns=columns))
     return table_to_frame(pa.concat_tables(tables))
 
 

@@ -25,8 +25,11 @@ def test_the_model_beats_popularity_and_is_promoted(world: World) -> None:
     materialization = result.asset_materializations_for_node("recommendation_model")[0]
     evaluation = materialization.metadata["evaluation"].value
     assert isinstance(evaluation, str)
-    for model in ("popularity", "trending", "als", "content", "hybrid"):
-        assert f"| {model} |" in evaluation
+    for model in ("popularity", "trending", "hybrid"):
+        assert f"| global-temporal | {model} |" in evaluation
+    low, high = check.metadata["lift_95_interval"].value
+    assert low < check.metadata["lift"].value < high
+    assert check.metadata["test_users"].value <= check.metadata["needed_users"].value
     assert world.store.current_version(MODEL_PREFIX) == version
     keys = world.store.list(f"{MODEL_PREFIX}/{version}")
     for name in ("model.json", "arrays.npz", "evaluation.json", "training.json", "als/model.json"):

@@ -11,6 +11,7 @@ from ml.evaluation import (
     Split,
     average_precision_at_k,
     catalogue_coverage,
+    compare,
     evaluate,
     global_temporal_split,
     ndcg_at_k,
@@ -18,8 +19,8 @@ from ml.evaluation import (
     recall_at_k,
     user_temporal_split,
 )
-from ml.interactions import Row
-from ml.models import PopularityRecommender
+from ml.interactions import Row, build_matrix
+from ml.models import ALSRecommender, PopularityRecommender
 
 RECS = ["a", "b", "c", "d"]
 RELEVANT = {"a", "c", "x"}
@@ -95,3 +96,39 @@ def test_evaluate_scores_popularity_on_a_known_case() -> None:
     assert row["ndcg@2"] == pytest.approx((1.0 + 1 / math.log2(3)) / 2)
     assert row["map@2"] == pytest.approx((1.0 + 0.5) / 2)
     assert row["coverage@2"] == 1.0
+
+
+def clustered_viewing(users: int = 200, clusters: int = 4, per_user: int = 6) -> list[Row]:
+    """Each viewer watches ``per_user`` of their cluster's ten videos over time, the most watched
+    videos differing by cluster: a personal model predicts the last ones, a chart cannot."""
+    rows: list[Row] = []
+    for u in range(users):
+        c = u % clusters
+        for j in range(per_user):
+            rows.append((f"user{u}", f"c{c}-v{(u // clusters + j) % 10}", 600.0, 1.0, float(j)))
+    return rows
+
+
+def test_compare_scores_as_many_viewers_as_the_decision_needs() -> None:
+    split = global_temporal_split(clustered_viewing())
+    data = build_matrix(split.train)
+    models = {
+        "als": ALSRecommender(factors=4).fit(data),
+        "popularity": PopularityRecommender().fit(data),
+    }
+    table, far = compare(models, split, model="als", baseline="popularity", pilot=20)
+    # Far from a zero margin, the pilot decides.
+    assert far.mean > 0.2 and far.users == far.needed == 20
+    low, high = far.interval
+    assert 0 < low < far.mean < high
+    assert list(table["model"]) == ["als", "popularity"] and set(table["users"]) == {20}
+    als = table.set_index("model").loc["als", "ndcg@10"]
+    popularity = table.set_index("model").loc["popularity", "ndcg@10"]
+    assert als - popularity == pytest.approx(far.mean)
+    # A margin right at the lift needs more viewers than there are: all are scored, up to a cap.
+    _, close = compare(models, split, model="als", baseline="popularity", pilot=20, margin=far.mean)
+    assert close.needed > len(split.test) == close.users
+    _, capped = compare(
+        models, split, model="als", baseline="popularity", pilot=20, margin=far.mean, max_users=60
+    )
+    assert capped.users == 60 and capped.half_width < far.half_width

@@ -173,7 +173,7 @@ def test_diversity_keeps_near_duplicates_from_filling_the_top() -> None:
     assert top[0] == "dup0"
 
 
-@pytest.mark.parametrize(
+EVERY_KIND = pytest.mark.parametrize(
     "make",
     [
         lambda: ALSRecommender(factors=4, iterations=15),
@@ -183,6 +183,51 @@ def test_diversity_keeps_near_duplicates_from_filling_the_top() -> None:
     ],
     ids=["als", "content", "popularity", "hybrid"],
 )
+
+
+@EVERY_KIND
+def test_many_users_at_once_get_what_each_gets_alone(make: type[Recommender]) -> None:
+    model = fitted(make())
+    rows = np.arange(len(model.user_ids))
+    together = model.recommend_rows(rows, k=5)
+    for n, user in enumerate(model.user_ids):
+        alone = [model.item_index[i] for i, _ in model.recommend(user, k=5)]
+        assert list(together[n][together[n] >= 0]) == alone
+        assert len(alone) == 5 and not set(alone) & set(model.seen[n].indices)
+    # Thirteen unwatched videos of twenty: the rest of a row asking for all is padding.
+    assert (model.recommend_rows(rows[:2], k=len(model.item_ids))[:, -7:] == -1).all()
+
+
+def test_a_refit_from_an_earlier_model_reaches_the_loss_of_a_fit_from_scratch() -> None:
+    from implicit.cpu import _als
+
+    rows = cluster_rows()
+    data = build_matrix(rows, "bm25")
+    earlier = ALSRecommender(factors=4).fit(build_matrix([r for r in rows if r[4] % 10 < 5]))
+    cold = ALSRecommender(factors=4).fit(data)
+    warm = ALSRecommender(factors=4).fit(data, start=earlier)  # two iterations
+    short = ALSRecommender(factors=4, iterations=warm.refit_iterations).fit(data)
+
+    def loss(model: ALSRecommender) -> float:
+        matrix, users, items = data.matrix, model.user_factors, model.item_factors
+        return float(_als.calculate_loss(matrix, users, items, model.regularization))
+
+    assert loss(warm) <= loss(cold) * 1.01
+    assert loss(warm) < loss(short)  # the earlier model, not the iterations, got it there
+    for user in ("a-user2", "b-user5"):
+        assert {i for i, _ in warm.recommend(user, 3)} == {i for i, _ in cold.recommend(user, 3)}
+
+
+def test_a_refit_keeps_the_content_vectors_of_the_same_catalogue() -> None:
+    data = build_matrix(cluster_rows(), "bm25")
+    earlier = ContentRecommender().fit(data, cluster_content())
+    again = ContentRecommender().fit(data, cluster_content(), start=earlier)
+    assert again.vectors is earlier.vectors
+    other = build_matrix(cluster_rows(), "bm25", items=["new"])
+    assert ContentRecommender().fit(other, cluster_content(), start=earlier).vectors.shape[0] == 21
+
+
+@EVERY_KIND
 def test_save_load_round_trip(make: type[Recommender], tmp_path: Path) -> None:
     model = fitted(make())
     model.save(tmp_path / "m")
