@@ -6,6 +6,7 @@ in its thread pool, a hop that costs more than the dependency itself.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -30,8 +31,10 @@ from reelflow import connect
 from reelflow.settings import Settings
 from storage.catalog import Catalog, InvalidState, NotFound, Role, User
 from storage.history import History
+from storage.keyspace import SchemaOutOfDate
 from storage.objects import ObjectStore
 
+log = logging.getLogger(__name__)
 _bearer = HTTPBearer(auto_error=False)
 T = TypeVar("T")
 
@@ -80,6 +83,20 @@ class HistoryProvider:
         self.breaker = CircuitBreaker(
             failures=settings.breaker_failures, cooldown_s=settings.breaker_cooldown_s
         )
+
+    def start(self) -> None:
+        """Connect now if Cassandra answers: a keyspace older than this release stops the API
+        from starting (`SchemaOutOfDate`, naming `reelflow migrate`); Cassandra down is left
+        to the first request that needs it."""
+        try:
+            history = connect.history(self._settings)
+        except SchemaOutOfDate:
+            raise
+        except Exception as exc:
+            log.warning("Cassandra not reachable at start (%s); connecting on first use", exc)
+            return
+        with self._lock:
+            self._history = history
 
     def get(self) -> History:
         """The connected history; 503 (with `Retry-After` while the breaker is open) when

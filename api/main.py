@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.catalog = connect.catalog(settings)
         drop_cached_on_change(app.state.catalog, app)
         app.state.history = HistoryProvider(settings)
+        app.state.history.start()
         app.state.recommendations.start()
         try:
             yield

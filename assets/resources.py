@@ -46,7 +46,9 @@ class HistoryResource(ConfigurableResource):
     contact_points: list[str]
     port: int
     keyspace: str
-    replication: str
+    local_dc: str
+    read_consistency: str
+    write_consistency: str
     event_buckets: int
     watch_event_ttl_days: int
     pseudonym_key: str
@@ -57,9 +59,11 @@ class HistoryResource(ConfigurableResource):
             self.contact_points,
             self.port,
             self.keyspace,
-            replication=self.replication,
+            local_dc=self.local_dc,
             buckets=self.event_buckets,
             event_ttl_days=self.watch_event_ttl_days,
+            read_consistency=self.read_consistency,
+            write_consistency=self.write_consistency,
         )
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:

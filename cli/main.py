@@ -18,7 +18,7 @@ def _devstack_up(settings: Settings, _: argparse.Namespace) -> int:
     from devstack import services
 
     for status in services.up(settings):
-        print(f"{status.name:<10} {status.state:<8} {status.endpoint:<45} log: {status.log}")
+        print(f"{status.name:<12} {status.state:<8} {status.endpoint:<45} log: {status.log}")
     return 0
 
 
@@ -37,7 +37,7 @@ def _devstack_status(settings: Settings, _: argparse.Namespace) -> int:
     for status in statuses:
         pid = f"pid {status.pid}" if status.pid else ""
         print(
-            f"{status.name:<10} {status.state:<8} {pid:<10} {status.endpoint:<45} log: {status.log}"
+            f"{status.name:<12} {status.state:<8} {pid:<10} {status.endpoint:<45} log: {status.log}"
         )
     return 0 if all(s.ready for s in statuses) else 3
 
@@ -59,9 +59,11 @@ def _migrate(settings: Settings, _: argparse.Namespace) -> int:
 
     upgrade(settings.postgres_dsn)
     print(f"postgres   schema at revision {current(settings.postgres_dsn)}")
-    history = connect.history(settings)
-    history.close()
-    print(f"cassandra  keyspace {settings.cassandra_keyspace} up to date")
+    applied = connect.migrate_history(settings)
+    print(
+        f"cassandra  keyspace {settings.cassandra_keyspace} up to date"
+        + (f" (applied {', '.join(applied)})" if applied else "")
+    )
     return 0
 
 
@@ -196,7 +198,15 @@ def build_parser() -> argparse.ArgumentParser:
         ("down", _devstack_down, "stop the services this dev stack started"),
         ("status", _devstack_status, "show each service, its endpoint and log"),
     ):
-        actions.add_parser(name, help=text).set_defaults(handler=handler)
+        action = actions.add_parser(name, help=text)
+        action.set_defaults(handler=handler)
+        if name != "down":  # down stops every node this stack started, whatever the ring
+            action.add_argument(
+                "--cassandra-nodes",
+                type=int,
+                choices=(1, 2, 3),
+                help="Cassandra nodes (a ring on 127.0.0.1-3; default REELFLOW_CASSANDRA_NODES, 1)",
+            )
 
     commands.add_parser(
         "bootstrap",
@@ -279,8 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    nodes = getattr(args, "cassandra_nodes", None)
     try:
-        settings = Settings()
+        settings = Settings(**({"cassandra_nodes": nodes} if nodes else {}))
     except ValidationError as exc:
         print(f"reelflow: invalid settings: {exc}", file=sys.stderr)
         return 2

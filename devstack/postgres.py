@@ -1,4 +1,5 @@
-"""PostgreSQL 15 of the dev stack: a cluster initialised on first use, its database created."""
+"""PostgreSQL 15 of the dev stack: a cluster initialised on first use, its database created, and
+optionally a hot standby streaming from it (`REELFLOW_POSTGRES_REPLICA_DSN`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from urllib.parse import urlsplit
 
 from devstack.network import HOST
 from devstack.service import Service, ServiceError
+from reelflow.settings import Settings
 
 
 class Postgres(Service):
@@ -56,29 +58,34 @@ class Postgres(Service):
         _chown([*owned, password_file], user)
         os.chmod(self.dir, 0o700)
         try:
-            result = subprocess.run(
-                [
-                    self.bin("initdb"),
-                    "-D",
-                    str(self.data_dir),
-                    "-U",
-                    self.dsn["user"],
-                    f"--pwfile={password_file}",
-                    "--auth-host=scram-sha-256",
-                    "--auth-local=peer",
-                    "--encoding=UTF8",
-                    "--locale=C.UTF-8",
-                ],
-                capture_output=True,
-                text=True,
-                user=user,
-                cwd=self.dir,
-                check=False,
+            self.run_tool(
+                "initdb",
+                "-D",
+                str(self.data_dir),
+                "-U",
+                self.dsn["user"],
+                f"--pwfile={password_file}",
+                "--auth-host=scram-sha-256",
+                "--auth-local=peer",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
             )
         finally:
             password_file.unlink(missing_ok=True)
+
+    def run_tool(self, program: str, *args: str) -> None:
+        """Run one of PostgreSQL's programs as the server's user in its directory; ServiceError
+        with the program's output when it fails."""
+        result = subprocess.run(
+            [self.bin(program), *args],
+            capture_output=True,
+            text=True,
+            user=self.run_as(),
+            cwd=self.dir,
+            check=False,
+        )
         if result.returncode != 0:
-            raise ServiceError(f"initdb failed:\n{result.stdout}{result.stderr}")
+            raise ServiceError(f"{program} failed:\n{result.stdout}{result.stderr}")
 
     def command(self) -> list[str]:
         return [
@@ -121,6 +128,59 @@ class Postgres(Service):
             ).fetchone()
             if exists is None:
                 conn.execute(f'CREATE DATABASE "{dsn["dbname"]}"')
+
+
+class PostgresReplica(Postgres):
+    """A hot standby of the dev stack's PostgreSQL on its own port, streaming from it: a base
+    backup on first use (`pg_basebackup -R` writes `standby.signal` and `primary_conninfo`), then
+    read-only queries on the primary's data, a moment behind it."""
+
+    name = "postgres-replica"
+
+    def __init__(self, settings: Settings, primary: Postgres) -> None:
+        super().__init__(settings)
+        self.primary = primary
+        self.starts_after = primary
+
+    @property
+    def port(self) -> int:
+        return replica_port(self.settings)
+
+    def prepare(self) -> None:
+        user = self.run_as()
+        _chown([self.dir], user)
+        os.chmod(self.dir, 0o700)
+        if (self.data_dir / "PG_VERSION").exists():
+            return
+        dsn = self.primary.dsn
+        primary = (
+            f"host={HOST} port={self.primary.port} user={dsn['user']} "
+            f"password={dsn['password']} application_name={self.name}"
+        )
+        try:
+            self.run_tool(
+                "pg_basebackup",
+                "-d",
+                primary,
+                "-D",
+                str(self.data_dir),
+                "-R",
+                "--wal-method=stream",
+                "--checkpoint=fast",
+            )
+        except ServiceError:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+            raise
+
+    def after_ready(self) -> None:
+        """Nothing to create: a standby has what the primary has."""
+
+
+def replica_port(settings: Settings) -> int:
+    """The standby's port: that of `REELFLOW_POSTGRES_REPLICA_DSN`, else the primary's + 1."""
+    if settings.postgres_replica_dsn:
+        return urlsplit(settings.postgres_replica_dsn).port or 5432
+    return (urlsplit(settings.postgres_dsn).port or 5432) + 1
 
 
 def _chown(paths: list[Path], user: str | None) -> None:

@@ -42,9 +42,16 @@ class Service(ABC):
 
     name: str
     start_timeout_s: float = 60.0
+    # A service that may only start once this one answers (a node joining a ring).
+    starts_after: Service | None = None
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+
+    @property
+    def host(self) -> str:
+        """The loopback address it listens on."""
+        return HOST
 
     @property
     def dir(self) -> Path:
@@ -105,15 +112,15 @@ class Service(ABC):
         """Start the process unless it already runs; True when a process was started."""
         if self.pid() is not None:
             return False
-        if port_open(self.port):
+        if port_open(self.port, self.host):
             raise ServiceError(
-                f"{self.name}: port {HOST}:{self.port} is taken by a process this dev stack did "
-                f"not start; stop it or choose another port in the settings"
+                f"{self.name}: port {self.host}:{self.port} is taken by a process this dev stack "
+                f"did not start; stop it or choose another port in the settings"
             )
-        if not port_bindable(self.port):
+        if not port_bindable(self.port, self.host):
             ephemeral = ephemeral_ports()
             raise ServiceError(
-                f"{self.name}: port {HOST}:{self.port} is held by another socket"
+                f"{self.name}: port {self.host}:{self.port} is held by another socket"
                 + (
                     f"; it lies in the kernel's range for outgoing connections "
                     f"({ephemeral.start}-{ephemeral.stop - 1}), where any client can take it: "

@@ -7,8 +7,8 @@ Each server is a `Service` (devstack/service.py), run by the process supervisor
 
 from __future__ import annotations
 
-from devstack.cassandra import Cassandra
-from devstack.postgres import Postgres
+from devstack import cassandra
+from devstack.postgres import Postgres, PostgresReplica
 from devstack.processes import ServerError
 from devstack.rabbitmq import RabbitMQ
 from devstack.redis import Redis
@@ -18,9 +18,16 @@ from devstack.stripe import StripeMock
 from reelflow.settings import Settings
 
 
-def services(settings: Settings) -> list[Service]:
-    """The services of the stack `settings` describe, in start order."""
-    stack: list[Service] = [Postgres(settings), Cassandra(settings), S3Proxy(settings)]
+def services(settings: Settings, *, unconfigured: bool = False) -> list[Service]:
+    """The services of the stack `settings` describe, in start order; with `unconfigured`, also
+    those they do not ask for but another run may have started (every Cassandra node a ring can
+    have, the PostgreSQL standby), so that `down` stops them."""
+    postgres = Postgres(settings)
+    stack: list[Service] = [postgres]
+    if settings.postgres_replica_dsn or unconfigured:
+        stack.append(PostgresReplica(settings, postgres))
+    nodes = cassandra.MAX_NODES if unconfigured else settings.cassandra_nodes
+    stack += [*cassandra.ring(settings, nodes), S3Proxy(settings)]
     if settings.stripe_api_base:  # unset in prod: real Stripe, nothing to run
         stack.append(StripeMock(settings))
     stack.append(RabbitMQ(settings))
@@ -32,8 +39,15 @@ def services(settings: Settings) -> list[Service]:
 
 def up(settings: Settings) -> list[Status]:
     """Start every service that is not running, then wait until each answers."""
-    stack = services(settings)
+    return start(services(settings))
+
+
+def start(stack: list[Service]) -> list[Status]:
+    """Start each service of `stack` that is not running (once the one it starts after
+    answers), then wait until each answers; their statuses."""
     for service in stack:
+        if service.starts_after is not None:
+            service.starts_after.wait_ready()
         service.launch()
     errors = []
     for service in stack:
@@ -48,7 +62,8 @@ def up(settings: Settings) -> list[Status]:
 
 def down(settings: Settings) -> list[str]:
     """Stop what this dev stack started; the names of the services that were running."""
-    return [service.name for service in reversed(services(settings)) if service.stop()]
+    stack = services(settings, unconfigured=True)
+    return [service.name for service in reversed(stack) if service.stop()]
 
 
 def status(settings: Settings) -> list[Status]:

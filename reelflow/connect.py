@@ -12,6 +12,7 @@ from reelflow.settings import Settings
 from storage import spark
 from storage.catalog import Catalog
 from storage.history import History, open_session
+from storage.keyspace import apply_schema
 from storage.objects import ObjectStore, S3ObjectStore, StoreConfig, s3_client
 
 
@@ -22,19 +23,39 @@ def catalog(settings: Settings) -> Catalog:
 
 def cassandra_session(settings: Settings) -> Session:
     """A driver session on the deployment's cluster; close it with `session.cluster.shutdown()`."""
-    return open_session(settings.cassandra_contact_points, settings.cassandra_port)
+    return open_session(
+        settings.cassandra_contact_points, settings.cassandra_port, settings.cassandra_local_dc
+    )
 
 
 def history(settings: Settings) -> History:
-    """Viewing history on the deployment's keyspace, its schema brought up to date."""
+    """Viewing history on the deployment's keyspace (`SchemaOutOfDate` when `migrate_history`
+    has not brought it to this release's schema)."""
     return History.connect(
         settings.cassandra_contact_points,
         settings.cassandra_port,
         settings.cassandra_keyspace,
-        replication=settings.cassandra_replication,
+        local_dc=settings.cassandra_local_dc,
         buckets=settings.cassandra_event_buckets,
         event_ttl_days=settings.watch_event_ttl_days,
+        read_consistency=settings.cassandra_read_consistency,
+        write_consistency=settings.cassandra_write_consistency,
     )
+
+
+def migrate_history(settings: Settings) -> list[str]:
+    """Create the deployment's keyspace or bring it to this release's schema and replication;
+    the schema files applied."""
+    session = cassandra_session(settings)
+    try:
+        return apply_schema(
+            session,
+            settings.cassandra_keyspace,
+            settings.cassandra_replication,
+            event_ttl_days=settings.watch_event_ttl_days,
+        )
+    finally:
+        session.cluster.shutdown()
 
 
 def store_config(settings: Settings) -> StoreConfig:
@@ -75,5 +96,8 @@ def spark_config(settings: Settings) -> dict[str, Any]:
         list((settings.jar_dir / "spark-connector").glob("*.jar")),
         settings.cassandra_contact_points,
         settings.cassandra_port,
+        local_dc=settings.cassandra_local_dc,
+        read_consistency=settings.cassandra_read_consistency,
+        write_consistency=settings.cassandra_write_consistency,
         loopback=settings.deployment == "local",
     )

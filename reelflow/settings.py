@@ -19,6 +19,9 @@ PLACEHOLDER_SECRETS = frozenset(
     {"", "change-me", "changeme", "secret", "placeholder", "dev", "sk_test_123"}
 )
 LOCAL_SECRET_PREFIX = "local-only-"
+CassandraConsistency = Literal[
+    "ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_QUORUM", "EACH_QUORUM", "LOCAL_ONE"
+]
 # Our own signing and wrapping keys: HMAC-SHA256 wants at least its output size (RFC 7518 3.2).
 MIN_SECRET_LENGTH = 32
 OWN_SECRET_FIELDS = (
@@ -58,11 +61,22 @@ class Settings(BaseSettings):
 
     postgres_dsn: str = "postgresql://reelflow:reelflow@127.0.0.1:15432/reelflow"
     postgres_pool_max: int = 10
+    # A hot standby for reads that tolerate a little lag (the dev stack starts one when set).
+    postgres_replica_dsn: str | None = None
 
+    # The dev stack's Cassandra nodes: 3 makes a ring on 127.0.0.1-3 whose contact points and
+    # replication (RF 3) become the defaults of the two settings after it.
+    cassandra_nodes: int = Field(default=1, ge=1, le=3)
     cassandra_contact_points: Annotated[list[str], NoDecode] = ["127.0.0.1"]
     cassandra_port: int = 19042
     cassandra_keyspace: str = "reelflow"
-    cassandra_replication: str = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+    # The data centre the driver sends requests to (SimpleSnitch, the dev stack's, names its
+    # only one datacenter1); the keyspace's replication, applied by `reelflow migrate` (RF 3
+    # per data centre in production); and the consistency of every read and of every write.
+    cassandra_local_dc: str = "datacenter1"
+    cassandra_replication: str = "{'class': 'NetworkTopologyStrategy', 'datacenter1': 1}"
+    cassandra_read_consistency: CassandraConsistency = "LOCAL_QUORUM"
+    cassandra_write_consistency: CassandraConsistency = "LOCAL_QUORUM"
     cassandra_event_buckets: int = Field(default=8, ge=1, le=256)
     watch_event_ttl_days: int = Field(default=400, ge=1)
 
@@ -210,6 +224,30 @@ class Settings(BaseSettings):
         if value is not None and not value.get_secret_value().startswith(DAGSTER_POSTGRES_SCHEME):
             raise ValueError(f"must start with {DAGSTER_POSTGRES_SCHEME}")
         return value
+
+    @model_validator(mode="after")
+    def _ring_defaults(self) -> Settings:
+        if self.cassandra_nodes > 1:
+            if "cassandra_contact_points" not in self.model_fields_set:
+                self.cassandra_contact_points = [
+                    f"127.0.0.{node}" for node in range(1, self.cassandra_nodes + 1)
+                ]
+            if "cassandra_replication" not in self.model_fields_set:
+                self.cassandra_replication = (
+                    "{'class': 'NetworkTopologyStrategy', "
+                    f"'{self.cassandra_local_dc}': {self.cassandra_nodes}}}"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _replicas_in_the_local_dc(self) -> Settings:
+        strategy = self.cassandra_replication
+        if "NetworkTopologyStrategy" in strategy and f"'{self.cassandra_local_dc}'" not in strategy:
+            raise ValueError(
+                f"REELFLOW_CASSANDRA_REPLICATION {strategy} places no replica in "
+                f"REELFLOW_CASSANDRA_LOCAL_DC {self.cassandra_local_dc!r}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

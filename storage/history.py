@@ -23,10 +23,10 @@ from cassandra.query import BatchStatement, BatchType, PreparedStatement
 from cassandra.util import uuid_from_time
 
 from storage.keyspace import (
-    CONSISTENCY,
     SECONDS_PER_DAY,
-    apply_schema,
     check_keyspace,
+    check_schema,
+    consistency_level,
     open_session,
 )
 from storage.round_trips import RoundTrips
@@ -92,7 +92,8 @@ class History:
     """Viewing history of every user: progress, "continue watching", watch events, erasure.
 
     The session must use the driver's default (named tuple) row factory and a keyspace whose
-    schema `apply_schema` has applied. `close()` shuts the cluster down only when `connect`
+    schema `apply_schema` has applied. Reads run at ``read_consistency``, writes (every batch
+    included) at ``write_consistency``. `close()` shuts the cluster down only when `connect`
     created it.
     """
 
@@ -103,8 +104,12 @@ class History:
         *,
         buckets: int = DEFAULT_EVENT_BUCKETS,
         event_ttl_days: int = DEFAULT_EVENT_TTL_DAYS,
+        read_consistency: str = "LOCAL_QUORUM",
+        write_consistency: str = "LOCAL_QUORUM",
     ) -> None:
         check_keyspace(keyspace)
+        self.read_consistency = consistency_level(read_consistency)
+        self.write_consistency = consistency_level(write_consistency)
         if buckets < 1:
             raise ValueError(f"buckets must be at least 1, not {buckets}")
         if event_ttl_days < 1:
@@ -182,15 +187,25 @@ class History:
         port: int,
         keyspace: str,
         *,
-        replication: str,
+        local_dc: str | None = None,
         buckets: int = DEFAULT_EVENT_BUCKETS,
         event_ttl_days: int = DEFAULT_EVENT_TTL_DAYS,
+        read_consistency: str = "LOCAL_QUORUM",
+        write_consistency: str = "LOCAL_QUORUM",
     ) -> History:
-        """Connect to the cluster, bring the keyspace's schema up to date and open History."""
-        session = open_session(contact_points, port)
+        """Connect to the cluster and open History on a keyspace at this release's schema
+        (`SchemaOutOfDate` otherwise: schema changes are `reelflow migrate`'s alone)."""
+        session = open_session(contact_points, port, local_dc)
         try:
-            apply_schema(session, keyspace, replication, event_ttl_days=event_ttl_days)
-            history = cls(session, keyspace, buckets=buckets, event_ttl_days=event_ttl_days)
+            check_schema(session, keyspace)
+            history = cls(
+                session,
+                keyspace,
+                buckets=buckets,
+                event_ttl_days=event_ttl_days,
+                read_consistency=read_consistency,
+                write_consistency=write_consistency,
+            )
         except BaseException:
             session.cluster.shutdown()
             raise
@@ -434,11 +449,12 @@ class History:
 
     def _prepare(self, cql: str) -> PreparedStatement:
         statement = self.session.prepare(cql)
-        statement.consistency_level = CONSISTENCY
+        reads = cql.lstrip().upper().startswith("SELECT")
+        statement.consistency_level = self.read_consistency if reads else self.write_consistency
         return statement
 
     def _batch(self) -> BatchStatement:
-        return BatchStatement(batch_type=BatchType.LOGGED, consistency_level=CONSISTENCY)
+        return BatchStatement(batch_type=BatchType.LOGGED, consistency_level=self.write_consistency)
 
 
 def _check_report(

@@ -16,9 +16,13 @@ def spark_config(
     contact_points: list[str],
     port: int,
     *,
+    local_dc: str | None = None,
+    read_consistency: str = "LOCAL_QUORUM",
+    write_consistency: str = "LOCAL_QUORUM",
     loopback: bool,
 ) -> dict[str, str]:
-    """Session settings: the connector's cached jars (no download at run time) and Cassandra.
+    """Session settings: the connector's cached jars (no download at run time) and Cassandra,
+    read and written in ``local_dc`` at the same consistency levels as the API.
 
     `loopback` keeps the driver and its UI on 127.0.0.1 (a machine of its own, no cluster).
     """
@@ -30,11 +34,15 @@ def spark_config(
         "spark.sql.extensions": "com.datastax.spark.connector.CassandraSparkExtensions",
         "spark.cassandra.connection.host": ",".join(contact_points),
         "spark.cassandra.connection.port": str(port),
+        "spark.cassandra.input.consistency.level": read_consistency,
+        "spark.cassandra.output.consistency.level": write_consistency,
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": "8",
         "spark.ui.showConsoleProgress": "false",
         "spark.pyspark.python": sys.executable,
     }
+    if local_dc is not None:
+        config["spark.cassandra.connection.localDC"] = local_dc
     if loopback:
         config |= {
             "spark.driver.host": "127.0.0.1",

@@ -8,6 +8,7 @@ import signal
 import pytest
 
 from devstack import services
+from reelflow import connect
 from reelflow.settings import Settings
 
 pytest_plugins = [
@@ -42,6 +43,8 @@ def settings() -> Settings:
 
 @pytest.fixture(scope="session")
 def dev_stack(settings: Settings) -> Settings:
-    """PostgreSQL, Cassandra and S3Proxy running (`make test` starts them; so does this)."""
+    """PostgreSQL, Cassandra and S3Proxy running (`make test` starts them; so does this), the
+    dev stack's own keyspace migrated as `reelflow migrate` does it."""
     services.up(settings)
+    connect.migrate_history(settings)
     return settings

@@ -161,7 +161,7 @@ def start_services(settings: Settings) -> list[str]:
         state = "started" if status.name in started else "running"
         say(f"  {status.name:<12} {state:<8} {status.endpoint}")
     upgrade(settings.postgres_dsn)
-    connect.history(settings).close()
+    connect.migrate_history(settings)
     return started
 
 

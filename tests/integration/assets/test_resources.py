@@ -7,13 +7,14 @@ from pathlib import Path
 from uuid import uuid4
 
 import pytest
-from dagster import build_resources
+from dagster import DagsterResourceFunctionError, build_resources
 from psycopg_pool import PoolClosed
 
 from assets.resources import CatalogResource, HistoryResource, MediaResource, ObjectStoreResource
 from media.probe import MediaRejected, probe
 from reelflow import connect
 from reelflow.settings import Settings
+from storage.keyspace import SchemaOutOfDate
 from storage.objects import LocalObjectStore, S3ObjectStore
 
 
@@ -46,24 +47,34 @@ def test_the_catalog_is_open_for_the_run_only(catalog_dsn: str) -> None:
 def test_history_is_open_on_its_keyspace_for_the_run(
     dev_stack: Settings, history_keyspace: str
 ) -> None:
+    settings = dev_stack.model_copy(update={"cassandra_keyspace": history_keyspace})
     resource = HistoryResource(
         contact_points=dev_stack.cassandra_contact_points,
         port=dev_stack.cassandra_port,
         keyspace=history_keyspace,
-        replication=dev_stack.cassandra_replication,
+        local_dc=dev_stack.cassandra_local_dc,
+        read_consistency="LOCAL_QUORUM",
+        write_consistency="LOCAL_QUORUM",
         event_buckets=2,
         watch_event_ttl_days=dev_stack.watch_event_ttl_days,
         pseudonym_key="resource-test-pseudonym-key",
     )
+    # A run refuses a keyspace `reelflow migrate` has not brought to this release's schema.
+    with (
+        pytest.raises(DagsterResourceFunctionError) as refused,
+        build_resources({"history": resource}),
+    ):
+        pass
+    assert isinstance(refused.value.__cause__, SchemaOutOfDate)
+    assert "Run `reelflow migrate` first" in str(refused.value.__cause__)
+    connect.migrate_history(settings)
     user, video = uuid4(), uuid4()
     with build_resources({"history": resource}) as built:
         history = built.history.history
         history.record_watch(user, video, 12.0, 60.0, watched_delta_s=12.0, session_id=uuid4())
         assert [entry.video_id for entry in history.history(user)] == [video]
     # Written to the keyspace the resource names, where any other reader finds it.
-    with connect.history(
-        dev_stack.model_copy(update={"cassandra_keyspace": history_keyspace})
-    ) as h:
+    with connect.history(settings) as h:
         assert [entry.video_id for entry in h.history(user)] == [video]
 
 

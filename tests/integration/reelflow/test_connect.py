@@ -7,10 +7,12 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 from uuid import uuid4
 
+import pytest
 from cassandra.cluster import Session
 
 from reelflow import connect
 from reelflow.settings import Settings
+from storage.keyspace import SchemaOutOfDate, schema_files
 from storage.objects import LocalObjectStore, S3ObjectStore
 from storage.objects.local import verify_local_signature
 
@@ -32,10 +34,14 @@ def test_the_cassandra_session_answers(dev_stack: Settings) -> None:
         session.cluster.shutdown()
 
 
-def test_history_creates_and_uses_the_settings_keyspace(
+def test_history_needs_the_keyspace_migrated_and_then_uses_it(
     dev_stack: Settings, history_keyspace: str, cassandra_session: Session
 ) -> None:
     settings = dev_stack.model_copy(update={"cassandra_keyspace": history_keyspace})
+    with pytest.raises(SchemaOutOfDate, match="has no schema.*Run `reelflow migrate`"):
+        connect.history(settings)
+    assert [path.stem for _, path in schema_files()] == connect.migrate_history(settings)
+    assert connect.migrate_history(settings) == []
     user, video = uuid4(), uuid4()
     with connect.history(settings) as history:
         history.record_watch(user, video, 30.0, 60.0, watched_delta_s=30.0, session_id=uuid4())
@@ -90,6 +96,9 @@ def test_spark_gets_each_cached_connector_jar_and_the_cassandra_hosts(
     assert config["spark.master"] == dev_stack.spark_master
     assert config["spark.cassandra.connection.host"] == ",".join(dev_stack.cassandra_contact_points)
     assert config["spark.cassandra.connection.port"] == str(dev_stack.cassandra_port)
+    assert config["spark.cassandra.connection.localDC"] == dev_stack.cassandra_local_dc
+    assert config["spark.cassandra.input.consistency.level"] == "LOCAL_QUORUM"
+    assert config["spark.cassandra.output.consistency.level"] == "LOCAL_QUORUM"
     # The dev stack is one machine: its driver stays on loopback; a production one does not.
     assert config["spark.driver.bindAddress"] == "127.0.0.1"
     prod = connect.spark_config(dev_stack.model_copy(update={"deployment": "prod"}))

@@ -7,15 +7,20 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from uuid import UUID, uuid4
 
 import pytest
-from cassandra.cluster import Session
+from cassandra import Unavailable
+from cassandra.cluster import NoHostAvailable, Session
 
 from reelflow import connect
 from reelflow.settings import Settings
 from storage.history import History, Progress, event_bucket
+from storage.keyspace import SchemaOutOfDate, latest_version
 
 DAY_1 = date(2025, 3, 14)
 DAY_2 = DAY_1 + timedelta(days=1)
 T0 = datetime(2025, 3, 14, 9, 0, tzinfo=UTC)
+# Too few live replicas for the level: the server's answer, wrapped once the driver has tried
+# every host.
+REFUSED = (Unavailable, NoHostAvailable)
 
 
 def watch(
@@ -291,10 +296,25 @@ def test_position_within_tolerance_is_clamped_to_the_duration(history: History) 
     assert progress.finished is True
 
 
-def test_connect_applies_the_schema_and_serves_history(
-    settings: Settings, history_keyspace: str
+def test_connect_checks_the_schema_and_serves_history(
+    settings: Settings, history_keyspace: str, cassandra_session: Session
 ) -> None:
     configured = settings.model_copy(update={"cassandra_keyspace": history_keyspace})
+    connect.migrate_history(configured)
+    newest = latest_version()
+    # One release behind: connecting is refused, naming the command that fixes it.
+    cassandra_session.execute(
+        f"DELETE FROM {history_keyspace}.schema_version WHERE version = %s", (newest,)
+    )
+    behind = "has no schema" if newest == 1 else f"is at schema version {newest - 1}"
+    with pytest.raises(SchemaOutOfDate, match=f"{behind}; this release needs version {newest}"):
+        connect.history(configured)
+    connect.migrate_history(configured)
+    # A newer schema (migrated for the next release, rolled out after this one) is served.
+    cassandra_session.execute(
+        f"INSERT INTO {history_keyspace}.schema_version (version, name) VALUES (%s, 'next')",
+        (newest + 1,),
+    )
     user, video = uuid4(), uuid4()
 
     with connect.history(configured) as history:
@@ -305,3 +325,27 @@ def test_connect_applies_the_schema_and_serves_history(
     assert progress is not None
     assert progress.position_s == 33.0
     assert history.session.cluster.is_shutdown
+
+
+def test_reads_and_writes_run_at_their_configured_consistency(
+    history: History, cassandra_session: Session
+) -> None:
+    """One node holds one replica: a level that needs more fails, for reads and writes apart."""
+    user, video = uuid4(), uuid4()
+    watch(history, user, video, 20.0, T0)
+    keyspace = history.keyspace
+
+    def at(read: str, write: str) -> History:
+        return History(cassandra_session, keyspace, read_consistency=read, write_consistency=write)
+
+    strict_writes = at("LOCAL_QUORUM", "TWO")
+    assert strict_writes.get_progress(user, video) is not None
+    with pytest.raises(REFUSED, match="Cannot achieve consistency level TWO"):
+        watch(strict_writes, user, video, 40.0, T0 + timedelta(seconds=10))
+    with pytest.raises(REFUSED, match="Cannot achieve consistency level TWO"):
+        at("TWO", "LOCAL_QUORUM").get_progress(user, video)
+    # The refused write changed nothing.
+    progress = history.get_progress(user, video)
+    assert progress is not None and progress.position_s == 20.0
+    with pytest.raises(ValueError, match="unknown consistency level 'FEW'"):
+        at("FEW", "ONE")

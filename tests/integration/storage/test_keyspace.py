@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import uuid4
 
+import pytest
 from cassandra.cluster import Session
 
 from reelflow.settings import Settings
 from storage.history import History
-from storage.keyspace import apply_schema, schema_files
+from storage.keyspace import apply_schema, replication_map, schema_files
 
 T0 = datetime(2025, 3, 14, 9, 0, tzinfo=UTC)
 
@@ -59,3 +60,30 @@ def test_apply_schema_sets_the_event_ttl(
     )
     assert ttl["watch_events_by_day"] == ttl["event_days_by_user"] == 30 * 86_400
     assert ttl["progress_by_user_video"] == ttl["history_by_user"] == 0
+
+
+def test_migrating_brings_the_keyspace_to_the_configured_replication(
+    cassandra_session: Session, history_keyspace: str, settings: Settings
+) -> None:
+    def replication() -> dict[str, str]:
+        row = cassandra_session.execute(
+            "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = %s",
+            (history_keyspace,),
+        ).one()
+        return dict(row.replication)
+
+    simple = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+    apply_schema(cassandra_session, history_keyspace, simple)
+    assert replication()["class"].endswith(".SimpleStrategy")
+    # Created under another replication, it is altered, not left as it was created.
+    apply_schema(cassandra_session, history_keyspace, settings.cassandra_replication)
+    assert replication() == {
+        "class": "org.apache.cassandra.locator.NetworkTopologyStrategy",
+        settings.cassandra_local_dc: "1",
+    }
+    assert replication_map(settings.cassandra_replication) == {
+        "class": "NetworkTopologyStrategy",
+        settings.cassandra_local_dc: "1",
+    }
+    with pytest.raises(ValueError, match="names no 'class'"):
+        replication_map("{'datacenter1': 3}")

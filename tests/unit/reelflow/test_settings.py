@@ -38,6 +38,25 @@ def test_environment_prefix_and_contact_point_list(monkeypatch: pytest.MonkeyPat
     assert settings.cassandra_event_buckets == 16
 
 
+def test_cassandra_topology_and_consistency(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REELFLOW_CASSANDRA_LOCAL_DC", "eu-west")
+    monkeypatch.setenv(
+        "REELFLOW_CASSANDRA_REPLICATION", "{'class': 'NetworkTopologyStrategy', 'eu-west': 3}"
+    )
+    monkeypatch.setenv("REELFLOW_CASSANDRA_WRITE_CONSISTENCY", "EACH_QUORUM")
+    settings = Settings()
+    assert settings.cassandra_read_consistency == "LOCAL_QUORUM"
+    assert settings.cassandra_write_consistency == "EACH_QUORUM"
+    monkeypatch.setenv("REELFLOW_CASSANDRA_READ_CONSISTENCY", "SOME")
+    with pytest.raises(ValidationError, match="cassandra_read_consistency"):
+        Settings()
+    monkeypatch.delenv("REELFLOW_CASSANDRA_READ_CONSISTENCY")
+    # Replicas placed only in another data centre: every local request would fail.
+    monkeypatch.setenv("REELFLOW_CASSANDRA_LOCAL_DC", "us-east")
+    with pytest.raises(ValidationError, match="places no replica in .* 'us-east'"):
+        Settings()
+
+
 def test_prod_refuses_local_placeholder_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REELFLOW_DEPLOYMENT", "prod")
     with pytest.raises(ValidationError) as refused:

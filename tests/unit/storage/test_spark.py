@@ -47,6 +47,22 @@ def test_every_cassandra_contact_point_and_the_port_are_passed_on() -> None:
     assert config["spark.cassandra.connection.port"] == "9142"
 
 
+def test_the_connector_reads_and_writes_in_the_local_dc_at_the_configured_levels() -> None:
+    config = spark_config(
+        "local[2]",
+        JARS,
+        ["10.0.0.1"],
+        9042,
+        local_dc="eu-west",
+        read_consistency="LOCAL_ONE",
+        write_consistency="EACH_QUORUM",
+        loopback=False,
+    )
+    assert config["spark.cassandra.connection.localDC"] == "eu-west"
+    assert config["spark.cassandra.input.consistency.level"] == "LOCAL_ONE"
+    assert config["spark.cassandra.output.consistency.level"] == "EACH_QUORUM"
+
+
 def test_sessions_compute_in_utc_with_this_python() -> None:
     config = spark_config("local[*]", JARS, ["127.0.0.1"], 19042, loopback=True)
     # Days of watch events are UTC days whatever the host's time zone.

@@ -1,16 +1,18 @@
 """/healthz answers while the process runs; /readyz names the dependency that is down, and
-reports Redis without depending on it."""
+reports Redis without depending on it; the API does not start on an unmigrated keyspace."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
+import pytest
 from fastapi.testclient import TestClient
 from portpicker import pick_unused_port
 from pydantic import SecretStr
 
 from api.main import create_app
 from reelflow.settings import Settings
+from storage.keyspace import SchemaOutOfDate
 
 
 def test_live_and_ready_with_every_dependency_up(client: TestClient) -> None:
@@ -34,6 +36,17 @@ def test_readyz_says_cassandra_is_down(api_settings: Settings) -> None:
         assert body["status"] == "not ready"
         assert body["dependencies"]["postgres"] == "ok"
         assert body["dependencies"]["cassandra"].startswith("down")
+
+
+def test_the_api_refuses_to_start_on_a_keyspace_older_than_the_release(
+    api_settings: Settings, history_keyspace: str
+) -> None:
+    unmigrated = api_settings.model_copy(update={"cassandra_keyspace": history_keyspace})
+    with (
+        pytest.raises(SchemaOutOfDate, match="Run `reelflow migrate` first"),
+        TestClient(create_app(unmigrated)),
+    ):
+        pass
 
 
 def test_readyz_says_postgres_is_down(api_settings: Settings) -> None:
