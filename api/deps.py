@@ -25,6 +25,7 @@ from api.limits import RateLimiter
 from api.media_runs import MediaRuns
 from api.public_reads import PublicReads
 from api.recommendations import Recommendations
+from api.replica import LaggingReads
 from api.security import decode_access_token
 from api.sessions import SessionCache
 from reelflow import connect
@@ -141,6 +142,7 @@ RecommendationsDep = Annotated[
     Recommendations, Depends(_app_state("recommendations", Recommendations))
 ]
 MediaRunsDep = Annotated[MediaRuns, Depends(_app_state("media_runs", MediaRuns))]
+LaggingReadsDep = Annotated[LaggingReads, Depends(_app_state("lagging", LaggingReads))]
 
 
 def _unauthorized(message: str) -> ApiError:

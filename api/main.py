@@ -17,6 +17,7 @@ from api.media_runs import MediaRuns
 from api.middleware import LimitsAndHeaders
 from api.public_reads import PublicReads
 from api.recommendations import Recommendations
+from api.replica import LaggingReads
 from api.routes import (
     auth,
     cdn,
@@ -57,6 +58,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.catalog = connect.catalog(settings)
+        app.state.lagging = LaggingReads(
+            app.state.catalog,
+            connect.replica_catalog(settings),
+            retry_s=settings.postgres_replica_retry_s,
+        )
         drop_cached_on_change(app.state.catalog, app)
         app.state.history = HistoryProvider(settings)
         app.state.history.start()
@@ -66,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             app.state.recommendations.stop()
             app.state.history.close()
+            app.state.lagging.close()
             app.state.catalog.close()
             app.state.cache.close()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from typing import Any
 
 from devstack.jars import bundle_jars
 from devstack.network import port_open
@@ -20,6 +21,7 @@ MAX_NODES = 3
 # One token each (num_tokens 1), a third of the Murmur3 ring apart, the first at 0.
 TOKEN_STEP = 2**64 // MAX_NODES
 JOIN_RING_DELAY_MS = 5000
+FIRST_HOST = "127.0.0.1"
 
 
 def ring(settings: Settings, nodes: int | None = None) -> list[Cassandra]:
@@ -130,31 +132,40 @@ class Cassandra(Service):
         return done.stdout
 
     def is_ready(self) -> bool:
+        """This node answers CQL and, in a ring, the first node counts it among its peers (it
+        has gossiped the node's tokens as normal)."""
         if not port_open(self.port, self.host):
             return False
-        from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-        from cassandra.policies import WhiteListRoundRobinPolicy
-
-        # This node alone answers (its native transport opens once it has joined the ring).
-        cluster = Cluster(
-            [self.host],
-            port=self.port,
-            execution_profiles={
-                EXEC_PROFILE_DEFAULT: ExecutionProfile(
-                    load_balancing_policy=WhiteListRoundRobinPolicy([self.host])
-                )
-            },
-            connect_timeout=2,
-            control_connection_timeout=2,
-        )
-        try:
-            session = cluster.connect()
-            row = session.execute("SELECT release_version FROM system.local").one()
-            return row is not None
-        except Exception:  # noqa: BLE001 - any failure means "not answering yet"
+        if _rows(self.host, self.port, "SELECT release_version FROM system.local") is None:
             return False
-        finally:
-            cluster.shutdown()
+        if self.node == 1:
+            return True
+        peers = _rows(FIRST_HOST, self.port, "SELECT peer FROM system.peers_v2")
+        return peers is not None and self.host in {str(row.peer) for row in peers}
+
+
+def _rows(host: str, port: int, cql: str) -> list[Any] | None:
+    """The rows one node answers to `cql`, or None when it does not answer."""
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+    from cassandra.policies import WhiteListRoundRobinPolicy
+
+    cluster = Cluster(
+        [host],
+        port=port,
+        execution_profiles={
+            EXEC_PROFILE_DEFAULT: ExecutionProfile(
+                load_balancing_policy=WhiteListRoundRobinPolicy([host])
+            )
+        },
+        connect_timeout=2,
+        control_connection_timeout=2,
+    )
+    try:
+        return list(cluster.connect().execute(cql))
+    except Exception:  # noqa: BLE001 - any failure means "not answering yet"
+        return None
+    finally:
+        cluster.shutdown()
 
 
 CASSANDRA_JVM_FLAGS = [

@@ -21,6 +21,16 @@ def catalog(settings: Settings) -> Catalog:
     return Catalog(settings.postgres_dsn, max_size=settings.postgres_pool_max)
 
 
+def replica_catalog(settings: Settings) -> Catalog | None:
+    """The catalog on the deployment's PostgreSQL standby, if it has one. A connection it
+    cannot get within a second is a failed read (the caller falls back to the primary)."""
+    if not settings.postgres_replica_dsn:
+        return None
+    return Catalog(
+        settings.postgres_replica_dsn, max_size=settings.postgres_pool_max, timeout_s=1.0
+    )
+
+
 def cassandra_session(settings: Settings) -> Session:
     """A driver session on the deployment's cluster; close it with `session.cluster.shutdown()`."""
     return open_session(

@@ -61,8 +61,11 @@ class Settings(BaseSettings):
 
     postgres_dsn: str = "postgresql://reelflow:reelflow@127.0.0.1:15432/reelflow"
     postgres_pool_max: int = 10
-    # A hot standby for reads that tolerate a little lag (the dev stack starts one when set).
+    # A hot standby for reads that tolerate a little lag (the dev stack starts one when set;
+    # the API reads from it, see api/replica.py), and how long the API leaves it alone after a
+    # failed read before trying it again.
     postgres_replica_dsn: str | None = None
+    postgres_replica_retry_s: float = Field(default=5.0, ge=0)
 
     # The dev stack's Cassandra nodes: 3 makes a ring on 127.0.0.1-3 whose contact points and
     # replication (RF 3) become the defaults of the two settings after it.

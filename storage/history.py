@@ -451,10 +451,18 @@ class History:
         statement = self.session.prepare(cql)
         reads = cql.lstrip().upper().startswith("SELECT")
         statement.consistency_level = self.read_consistency if reads else self.write_consistency
+        # Every statement writes values fixed before it is sent (watched_s is summed by the
+        # caller; event ids are made once), so sending it again changes nothing: the driver may
+        # retry it on another replica when its coordinator dies mid-request.
+        statement.is_idempotent = True
         return statement
 
     def _batch(self) -> BatchStatement:
-        return BatchStatement(batch_type=BatchType.LOGGED, consistency_level=self.write_consistency)
+        batch = BatchStatement(
+            batch_type=BatchType.LOGGED, consistency_level=self.write_consistency
+        )
+        batch.is_idempotent = True  # made of the statements above
+        return batch
 
 
 def _check_report(

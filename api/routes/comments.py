@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response, status
 
 from api.access import can_see, is_admin, visible_video_or_404
-from api.deps import CatalogDep, CurrentUser, OptionalUser
+from api.deps import CatalogDep, CurrentUser, LaggingReadsDep, OptionalUser
 from api.errors import INVALID_BODY, UNAUTHENTICATED, ApiError, error
 from api.schemas.social import CommentCreate, CommentPublic, CommentsPublic
 from storage.catalog import Comment, CommentCursor, NotFound
@@ -40,6 +40,7 @@ def _public(comment: Comment) -> CommentPublic:
 def list_comments(
     video_id: UUID,
     catalog: CatalogDep,
+    lagging: LaggingReadsDep,
     user: OptionalUser,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -48,7 +49,10 @@ def list_comments(
     video = visible_video_or_404(catalog, video_id, user)
     # An undecodable cursor raises the catalog's InvalidValue: a 422 like any bad parameter.
     before = CommentCursor.decode(cursor) if cursor else None
-    comments = catalog.list_comments(video.id, limit=limit + 1, before=before)
+    # Someone signed in may have just commented: they read the primary.
+    comments = lagging.run(
+        lambda c: c.list_comments(video.id, limit=limit + 1, before=before), fresh=user is not None
+    )
     next_cursor = comments[limit - 1].cursor.encode() if len(comments) > limit else None
     return CommentsPublic(items=[_public(c) for c in comments[:limit]], next_cursor=next_cursor)
 

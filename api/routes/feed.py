@@ -41,6 +41,7 @@ from api.deps import (
     CatalogDep,
     CurrentUser,
     HistoryProvider,
+    LaggingReadsDep,
     OptionalUser,
     PublicReadsDep,
     RecommendationsDep,
@@ -183,6 +184,7 @@ def feed(
     recommendations: RecommendationsDep,
     settings: SettingsDep,
     reads: PublicReadsDep,
+    lagging: LaggingReadsDep,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 20,
 ) -> FeedPublic:
@@ -190,8 +192,8 @@ def feed(
     after = FeedCursor.decode(cursor) if cursor else None
     as_of, candidates = reads.feed_candidates(
         after.as_of if after else None,
-        lambda: catalog.database_now() - SETTLE,
-        lambda moment: catalog.feed_candidates(moment, limit=FEED_CANDIDATES),
+        lambda: lagging.run(lambda c: c.database_now()) - SETTLE,
+        lambda moment: lagging.run(lambda c: c.feed_candidates(moment, limit=FEED_CANDIDATES)),
     )
     served = recommendations.model(after.model_version if after else None)
     history = _history(request.app.state.history, user.id)
@@ -203,14 +205,16 @@ def feed(
         lambda: [str(c.video_id) for c in candidates if c.video_id not in finished],
     )
     if after is None:
-        ranking = reads.trending_ranking(None, lambda: catalog.trending_ranking(TRENDING_MAX))
+        ranking = reads.trending_ranking(
+            None, lambda: lagging.run(lambda c: c.trending_ranking(TRENDING_MAX))
+        )
         trending_day = ranking[0].day if ranking else None
     else:
         trending_day = after.trending_day
         ranking = (
             reads.trending_ranking(
                 trending_day,
-                lambda: catalog.trending_ranking(TRENDING_MAX, day=trending_day),
+                lambda: lagging.run(lambda c: c.trending_ranking(TRENDING_MAX, day=trending_day)),
             )
             if trending_day
             else []

@@ -22,8 +22,9 @@ def healthz() -> Health:
 
 @router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
 def readyz(request: Request) -> JSONResponse:
-    """PostgreSQL and Cassandra answer; says which dependency is down otherwise. Redis is
-    reported but does not decide: without it the API serves uncached (docs/api.md)."""
+    """PostgreSQL and Cassandra answer; says which dependency is down otherwise. Redis and the
+    PostgreSQL standby are reported but do not decide: without them the API serves uncached and
+    from the primary (docs/api.md)."""
     checks: dict[str, str] = {}
     try:
         request.app.state.catalog.ping()
@@ -37,5 +38,6 @@ def readyz(request: Request) -> JSONResponse:
         checks["cassandra"] = f"down: {type(exc).__name__}"
     ready = all(value == "ok" for value in checks.values())
     checks["redis"] = request.app.state.cache.state()
+    checks["postgres_replica"] = request.app.state.lagging.state()
     body = Health(status="ready" if ready else "not ready", dependencies=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)

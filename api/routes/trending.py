@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from api.deps import CatalogDep, PublicReadsDep, SettingsDep
+from api.deps import LaggingReadsDep, PublicReadsDep, SettingsDep
 from api.schemas.social import VideoCardPublic
 
 router = APIRouter(prefix="/videos", tags=["feed"])
@@ -27,7 +27,7 @@ class TrendingPublic(BaseModel):
 
 @router.get("/trending", response_model=TrendingPublic)
 def trending(
-    catalog: CatalogDep,
+    lagging: LaggingReadsDep,
     settings: SettingsDep,
     reads: PublicReadsDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -35,7 +35,7 @@ def trending(
     """The videos trending over the last days, best first (public videos only)."""
 
     def load() -> TrendingPublic:
-        ranked = catalog.trending(limit)
+        ranked = lagging.run(lambda catalog: catalog.trending(limit))
         return TrendingPublic(
             day=ranked[0][0].day if ranked else None,
             items=[

@@ -76,9 +76,9 @@ class CatalogBase:
         """Close every pooled connection; the catalog is unusable afterwards."""
         self._pool.close()
 
-    def ping(self) -> None:
-        """Raise unless the database answers a query within a few seconds."""
-        with self._pool.connection(timeout=5) as conn:
+    def ping(self, timeout_s: float = 5.0) -> None:
+        """Raise unless the database gives a connection within `timeout_s` and answers."""
+        with self._pool.connection(timeout=timeout_s) as conn:
             conn.execute("SELECT 1")
 
     def __enter__(self) -> Self:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -14,15 +14,11 @@ import pytest
 from devstack import services
 from devstack.postgres import Postgres, PostgresReplica
 from reelflow.settings import Settings
+from tests.fixtures.catalog import on_port
 
 # Beside the shared stack's server (and the other dev stack test's), so all can run at once.
 PRIMARY_PORT = (urlsplit(Settings().postgres_dsn).port or 5432) + 300
 DSN = f"postgresql://replicatest:replicatest-pw@127.0.0.1:{PRIMARY_PORT}/replicatest"
-
-
-def on_port(dsn: str, port: int) -> str:
-    parts = urlsplit(dsn)
-    return urlunsplit(parts._replace(netloc=f"{parts.netloc.rsplit(':', 1)[0]}:{port}"))
 
 
 @pytest.fixture(scope="module")

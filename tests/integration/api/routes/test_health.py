@@ -13,6 +13,7 @@ from pydantic import SecretStr
 from api.main import create_app
 from reelflow.settings import Settings
 from storage.keyspace import SchemaOutOfDate
+from tests.fixtures.catalog import on_port
 
 
 def test_live_and_ready_with_every_dependency_up(client: TestClient) -> None:
@@ -21,7 +22,12 @@ def test_live_and_ready_with_every_dependency_up(client: TestClient) -> None:
     assert ready.status_code == 200
     assert ready.json() == {
         "status": "ready",
-        "dependencies": {"postgres": "ok", "cassandra": "ok", "redis": "ok"},
+        "dependencies": {
+            "postgres": "ok",
+            "cassandra": "ok",
+            "redis": "ok",
+            "postgres_replica": "not configured",
+        },
     }
     assert ready.headers["x-content-type-options"] == "nosniff"
 
@@ -50,10 +56,7 @@ def test_the_api_refuses_to_start_on_a_keyspace_older_than_the_release(
 
 
 def test_readyz_says_postgres_is_down(api_settings: Settings) -> None:
-    parts = urlsplit(api_settings.postgres_dsn)
-    dsn = urlunsplit(
-        parts._replace(netloc=f"{parts.netloc.rsplit(':', 1)[0]}:{pick_unused_port()}")
-    )
+    dsn = on_port(api_settings.postgres_dsn, pick_unused_port())
     broken = api_settings.model_copy(update={"postgres_dsn": dsn})
     with TestClient(create_app(broken)) as down:
         ready = down.get("/readyz")
