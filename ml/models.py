@@ -341,26 +341,15 @@ class ALSRecommender(Recommender):
             if warm:
                 assert start is not None
                 rng = np.random.default_rng(self.random_state)
-                model.user_factors = start._factors_for(self.user_ids, "user", rng)
-                model.item_factors = start._factors_for(self.item_ids, "item", rng)
+                model.user_factors = _laid_out(
+                    self.user_ids, start.user_index, start.user_factors, rng
+                )
+                model.item_factors = _laid_out(
+                    self.item_ids, start.item_index, start.item_factors, rng
+                )
             model.fit(data.matrix, show_progress=False)
         self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
-
-    def _factors_for(self, ids: list[str], side: str, rng: np.random.Generator) -> np.ndarray:
-        """This model's factors laid out for ``ids``; ids it never saw start small and random,
-        as implicit starts every factor."""
-        index, factors = (
-            (self.user_index, self.user_factors)
-            if side == "user"
-            else (self.item_index, self.item_factors)
-        )
-        out = (rng.random((len(ids), factors.shape[1]), dtype=np.float32) * 0.01).astype(np.float32)
-        pairs = [(n, index[i]) for n, i in enumerate(ids) if i in index]
-        if pairs:
-            to, of = np.array(pairs).T
-            out[to] = factors[of]
-        return out
 
     def _score_rows(self, rows: np.ndarray) -> np.ndarray:
         return (self.user_factors[rows] @ self.item_factors.T).astype(np.float64)
@@ -389,6 +378,19 @@ class ALSRecommender(Recommender):
     def _restore(self, arrays: dict[str, np.ndarray], path: Path) -> None:
         self.user_factors = arrays["user_factors"]
         self.item_factors = arrays["item_factors"]
+
+
+def _laid_out(
+    ids: list[str], index: Mapping[str, int], factors: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """``factors`` (rows named by ``index``) laid out for ``ids``; ids without a row start small
+    and random, as implicit starts every factor."""
+    out = (rng.random((len(ids), factors.shape[1]), dtype=np.float32) * 0.01).astype(np.float32)
+    pairs = [(n, index[i]) for n, i in enumerate(ids) if i in index]
+    if pairs:
+        to, of = np.array(pairs).T
+        out[to] = factors[of]
+    return out
 
 
 class ContentRecommender(Recommender):
