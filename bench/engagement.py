@@ -1,15 +1,26 @@
 """Engagement benchmark: a day of watch events aggregated in Spark against the driver + pandas.
 
     .venv/bin/python bench/engagement.py [--sizes 1e5,1e6] [--record-sample 2000] [--keep]
+                                         [--cassandra-nodes 1] [--ingest-duration 10]
 
-Needs the dev stack (Cassandra). For each size N, in a scratch keyspace, one UTC day of N
+Needs the dev stack (Cassandra, PostgreSQL, Redis) and wrk. With `--cassandra-nodes 2` or 3
+everything below runs on a ring of that many nodes (RF the same) that the benchmark starts on
+127.0.0.1-3 with ports of its own, and stops at the end.
+
+ingest: the watch reports accepted per second by `reelflow api --workers 2` under wrk (16
+connections, each request a signed-in viewer's report), for `--ingest-duration` seconds after a
+warm-up, on the dev stack's one node and then on the ring, in the same run: requests/s, reports
+accepted (2xx) and stored per second (the day's events counted in Cassandra before and after),
+latency, and the ring's rate over the one node's.
+
+For each size N, in a scratch keyspace, one UTC day of N
 generated watch events (`storage.seed`: power-law popularity, sessions, partial and full
 watches) is written and aggregated twice into the same outputs (per-viewer interactions with
 pseudonyms, per-video engagement):
 
 - write: the events inserted through the Python driver, concurrently, straight into
   `watch_events_by_day` (the table the aggregation reads). `--record-sample` reports also go
-  through `History.record_watch`, the API's path (a read and two batches per report), for scale.
+  through `History.record_watch`, the API's path (a read and two writes per report), for scale.
 - spark: `storage.engagement.aggregate_day` (what the `daily_viewing` asset runs): the connector
   reads the day's partitions, Spark aggregates, the results are collected to the driver.
 - baseline: the day read with the Python driver (paged, every bucket), into pandas, and the
@@ -27,10 +38,15 @@ import itertools
 import math
 import os
 import platform
+import shutil
+import sys
+import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -39,11 +55,18 @@ import pandas as pd
 from cassandra.concurrent import execute_concurrent
 from cassandra.query import BatchStatement, BatchType
 from cassandra.util import uuid_from_time
+from portpicker import pick_unused_port
 from pyspark.sql import SparkSession
 
-from reelflow import connect
-from reelflow.settings import Settings
-from storage.engagement import (
+# Run as a script, this file's directory comes first on the path, and `bench/api.py` would be
+# imported as the `api` package: look packages up from the project root instead.
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+from bench import api as api_bench  # noqa: E402
+from bench.scratch import scratch_ring, scratch_settings  # noqa: E402
+from reelflow import connect  # noqa: E402
+from reelflow.settings import Settings  # noqa: E402
+from storage.engagement import (  # noqa: E402
     ENGAGEMENT_SCHEMA,
     INTERACTIONS_SCHEMA,
     VIEW_MIN_WATCHED_S,
@@ -52,9 +75,9 @@ from storage.engagement import (
     pseudonym_key,
     pseudonymise,
 )
-from storage.history import FINISHED_FRACTION, History, event_bucket
-from storage.keyspace import CONSISTENCY, apply_schema
-from storage.seed import Report, generate_reports, make_videos, write_reports
+from storage.history import FINISHED_FRACTION, History, event_bucket  # noqa: E402
+from storage.keyspace import CONSISTENCY, apply_schema  # noqa: E402
+from storage.seed import Report, generate_reports, make_videos, write_reports  # noqa: E402
 
 FIRST_DAY = date(2026, 1, 1)
 # The generator averages about 30 reports per viewer and day.
@@ -64,6 +87,10 @@ WRITE_CONCURRENCY = 32
 # Rows per batch: about 4 KiB, under Cassandra's default batch size warning (5 KiB).
 BATCH_ROWS = 30
 READ_PAGE = 5000
+INGEST_WORKERS = 2
+INGEST_CONNECTIONS = 16
+INGEST_VIDEOS = 200
+INGEST_VIEWERS = 200
 
 
 @dataclass
@@ -85,9 +112,21 @@ class Row:
 def main() -> None:
     args = _parse_args()
     sizes = [int(float(size)) for size in args.sizes.split(",")]
-    settings = Settings()
     print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}")
     print(f"load average at start: {_loadavg()}")
+    with ExitStack() as stack:
+        single = Settings()
+        settings = single
+        if args.cassandra_nodes > 1:
+            settings = stack.enter_context(scratch_ring(single, args.cassandra_nodes))
+            connect.migrate_history(settings)
+        if args.ingest_duration:
+            _ingest([single] if settings is single else [single, settings], args)
+        _aggregation(settings, sizes, args)
+    print(f"load average at end: {_loadavg()}")
+
+
+def _aggregation(settings: Settings, sizes: list[int], args: argparse.Namespace) -> None:
     session = connect.cassandra_session(settings)
     keyspace = f"reelflow_bench_{uuid4().hex[:12]}"
     apply_schema(session, keyspace, settings.cassandra_replication)
@@ -109,13 +148,71 @@ def main() -> None:
             day = FIRST_DAY + timedelta(days=index)
             rows.append(_measure(history, spark, keyspace, day, size, videos, key, args))
         _report(rows)
+        # Before a ring of the benchmark's own stops under the connector's sessions.
+        spark.stop()
     finally:
         if args.keep:
             print(f"kept keyspace {keyspace}")
         else:
             session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
         session.cluster.shutdown()
-    print(f"load average at end: {_loadavg()}")
+
+
+@dataclass
+class Ingest:
+    nodes: int
+    figures: api_bench.Figures
+    stored_per_s: float
+
+    def accepted_per_s(self, seconds: int) -> float:
+        return self.figures.rps - self.figures.errors / seconds
+
+
+def _ingest(clusters: list[Settings], args: argparse.Namespace) -> None:
+    """Watch reports through `reelflow api` on each cluster in turn, the same load each time."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        sys.exit(api_bench.INSTALL_WRK)
+    load_args = argparse.Namespace(threads=2, connections=INGEST_CONNECTIONS)
+    config = api_bench.Config("after", INGEST_WORKERS)
+    results = []
+    with ExitStack() as stack:
+        directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-ingest-")))
+        base = stack.enter_context(scratch_settings(clusters[0], directory, keep=False))
+        world = api_bench.seed(base, videos=INGEST_VIDEOS, users=INGEST_VIEWERS)
+        print(f"\ningest: {INGEST_VIEWERS} viewers, {INGEST_VIDEOS} videos, {config.label}")
+        for cluster in clusters:
+            # The scratch keyspace on the dev stack's node; the ring's own otherwise.
+            settings = base if cluster is clusters[0] else base.with_cassandra_of(cluster)
+            port = pick_unused_port()
+            command = api_bench.server_command(config, port, None)
+            with (
+                api_bench.server(config, command, settings, port),
+                connect.history(settings) as history,
+            ):
+                script = api_bench.write_script(
+                    directory,
+                    "watch",
+                    api_bench.requests_of("watch", world, api_bench.access_tokens(world)),
+                )
+                url = f"http://127.0.0.1:{port}"
+                api_bench.load(wrk, url, script, load_args, api_bench.WARMUP_S)
+                days = {datetime.now(UTC).date()}
+                before = sum(history.count_events_for_day(day) for day in days)
+                figures = api_bench.load(wrk, url, script, load_args, args.ingest_duration)
+                days.add(datetime.now(UTC).date())
+                stored = sum(history.count_events_for_day(day) for day in days) - before
+            result = Ingest(cluster.cassandra_nodes, figures, stored / args.ingest_duration)
+            results.append(result)
+            print(
+                f"  {result.nodes} node(s): {figures.rps:7.0f} req/s, accepted "
+                f"{result.accepted_per_s(args.ingest_duration):7.0f} ev/s, stored "
+                f"{result.stored_per_s:7.0f} ev/s, p50 {figures.p50_ms:6.1f} ms, p99 "
+                f"{figures.p99_ms:6.1f} ms, errors {figures.errors}, load {_loadavg()}"
+            )
+    if len(results) == 2:
+        one, ring = (r.accepted_per_s(args.ingest_duration) for r in results)
+        print(f"  ring/one node accepted: {ring / one:.2f}")
 
 
 def _measure(
@@ -388,6 +485,19 @@ def _parse_args() -> argparse.Namespace:
         type=int,
         default=2000,
         help="reports also sent through History.record_watch, for its rate (0: skip)",
+    )
+    parser.add_argument(
+        "--cassandra-nodes",
+        type=int,
+        choices=(1, 2, 3),
+        default=1,
+        help="run on a ring of this many nodes the benchmark starts (1: the dev stack's node)",
+    )
+    parser.add_argument(
+        "--ingest-duration",
+        type=int,
+        default=10,
+        help="seconds of watch reports through the API on each cluster (0: skip)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch keyspace")
     return parser.parse_args()

@@ -1,8 +1,10 @@
-"""For benchmarks: a scratch database and keyspace on the dev stack, and videos without media."""
+"""For benchmarks: a scratch database and keyspace on the dev stack, a Cassandra ring of their
+own, and videos without media."""
 
 from __future__ import annotations
 
 import secrets
+import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -14,6 +16,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
+from devstack import cassandra, services
 from reelflow import connect, layout
 from reelflow.settings import Settings
 from storage.catalog import (
@@ -59,6 +62,33 @@ def scratch_settings(base: Settings, directory: Path, *, keep: bool) -> Iterator
                     sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
                 )
         session.cluster.shutdown()
+
+
+# Beside the dev stack's node and the test suite's ring.
+RING_PORT_OFFSET = 300
+
+
+@contextmanager
+def scratch_ring(base: Settings, nodes: int) -> Iterator[Settings]:
+    """Settings on a Cassandra ring of `nodes` nodes (RF `nodes`), started for the block on
+    ports and a state dir of its own, then stopped and removed."""
+    state = base.state_dir / "bench-ring"
+    shutil.rmtree(state, ignore_errors=True)
+    ring = Settings(
+        state_dir=state,
+        cassandra_nodes=nodes,
+        cassandra_port=base.cassandra_port + RING_PORT_OFFSET,
+    )
+    members = cassandra.ring(ring)
+    try:
+        started = datetime.now(UTC)
+        services.start(members)
+        print(f"{nodes}-node ring up in {(datetime.now(UTC) - started).total_seconds():.0f} s")
+        yield ring
+    finally:
+        for node in reversed(members):
+            node.stop()
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def publish_rows_only(

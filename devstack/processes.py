@@ -123,8 +123,11 @@ class Server:
                 )
             time.sleep(POLL_S)
 
-    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> bool:
-        """SIGTERM to the server, then to what it left in its group; SIGKILL what outlasts that.
+    def stop(
+        self, timeout_s: float = STOP_TIMEOUT_S, first: signal.Signals = signal.SIGTERM
+    ) -> bool:
+        """`first` (SIGTERM) to the server, then SIGTERM to what it left in its group; SIGKILL
+        what outlasts that.
 
         The server alone is asked first, so that it stops its own children in its own order
         (PostgreSQL's backends, Dagster's code servers); they are signalled only if they
@@ -134,7 +137,7 @@ class Server:
         was_running = self.running()
         deadline = time.monotonic() + timeout_s
         if was_running:
-            _signal(self.process, signal.SIGTERM)
+            _signal(self.process, first)
             psutil.wait_procs([self.process], timeout=timeout_s)
         if not self.running():
             leftovers = self._group()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,8 @@ class Service(ABC):
     start_timeout_s: float = 60.0
     # A service that may only start once this one answers (a node joining a ring).
     starts_after: Service | None = None
+    # What asks the server to stop (before SIGKILL, should it not).
+    stop_signal: signal.Signals = signal.SIGTERM
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -155,7 +158,7 @@ class Service(ABC):
         """Stop the process this service started, and its group; True when one was running."""
         server = self.server()
         if server is not None:
-            server.stop(timeout_s)
+            server.stop(timeout_s, self.stop_signal)
         self.pid_file.unlink(missing_ok=True)
         return server is not None
 

@@ -7,6 +7,8 @@ Each server is a `Service` (devstack/service.py), run by the process supervisor
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from devstack import cassandra
 from devstack.postgres import Postgres, PostgresReplica
 from devstack.processes import ServerError
@@ -42,7 +44,7 @@ def up(settings: Settings) -> list[Status]:
     return start(services(settings))
 
 
-def start(stack: list[Service]) -> list[Status]:
+def start(stack: Sequence[Service]) -> list[Status]:
     """Start each service of `stack` that is not running (once the one it starts after
     answers), then wait until each answers; their statuses."""
     for service in stack:

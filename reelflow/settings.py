@@ -199,6 +199,18 @@ class Settings(BaseSettings):
                     data[name] = None
         return data
 
+    def with_cassandra_of(self, cluster: Settings) -> Settings:
+        """These settings on the Cassandra cluster of `cluster`: its nodes, contact points, port,
+        replication and keyspace."""
+        names = (
+            "cassandra_nodes",
+            "cassandra_contact_points",
+            "cassandra_port",
+            "cassandra_replication",
+            "cassandra_keyspace",
+        )
+        return self.model_copy(update={name: getattr(cluster, name) for name in names})
+
     def as_environment(self) -> dict[str, str]:
         """The `REELFLOW_*` variables that give another process these settings."""
         env = {}

@@ -311,11 +311,12 @@ class History:
 
         day = event_time.date()
         bucket = event_bucket(user_id, self.buckets)
-        # The day index is written in the same logged batch as the event so that erase_user can
-        # always find every partition holding the user's events.
-        event_batch = self._batch()
-        event_batch.add(self._add_event_day, (self.event_ttl_s, {bucket}, user_id, day))
-        event_batch.add(
+        # The day index shares the user's partition with progress and history, so the batch is
+        # one mutation, applied atomically without a batch log. It is written before the event:
+        # erase_user can always find every partition holding the user's events.
+        progress_batch.add(self._add_event_day, (self.event_ttl_s, {bucket}, user_id, day))
+        self.session.execute(progress_batch)
+        self.session.execute(
             self._insert_event,
             (
                 day,
@@ -333,9 +334,6 @@ class History:
                 self.event_ttl_s,
             ),
         )
-        futures = [self.session.execute_async(b) for b in (progress_batch, event_batch)]
-        for future in futures:
-            future.result()
         return progress
 
     def get_progress(self, user_id: UUID, video_id: UUID) -> Progress | None:

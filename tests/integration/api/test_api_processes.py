@@ -5,7 +5,6 @@ serves from two worker processes."""
 from __future__ import annotations
 
 import secrets
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,18 +13,15 @@ import httpx
 import psutil
 import pytest
 import redis
-from portpicker import pick_unused_port
 
 from api.security import decode_access_token, hash_password
 from api.sessions import start_session
-from devstack.network import port_open
-from devstack.processes import Server
-from reelflow.settings import PROJECT_ROOT, Settings
+from reelflow.settings import Settings
 from storage.catalog import Catalog, Role
 from tests.fixtures.api_module import isolated_api_settings
+from tests.fixtures.processes import api_server
 
 LOGINS_PER_ADDRESS = 4
-START_TIMEOUT_S = 60.0
 LOGIN = "/api/v1/auth/login"
 ME = "/api/v1/users/me"
 
@@ -35,22 +31,6 @@ class Processes:
     settings: Settings
     catalog: Catalog
     urls: tuple[str, str]
-
-
-def serve(settings: Settings, directory: Path, *args: str) -> tuple[Server, str]:
-    """`reelflow api ARGS` on a free port with `settings`, answering; and its URL."""
-    port = pick_unused_port()
-    command = [str(Path(sys.executable).with_name("reelflow")), "api", "--port", str(port), *args]
-    server = Server.start(
-        "reelflow-api",
-        command,
-        log=directory / f"api-{port}.log",
-        cwd=PROJECT_ROOT,
-        env=settings.as_environment(),
-        endpoint=f"127.0.0.1:{port}",
-    )
-    server.wait_ready(lambda: port_open(port), START_TIMEOUT_S)
-    return server, f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +45,9 @@ def processes(
         settings = base.model_copy(
             update={"rate_limits": {"login:address": f"{LOGINS_PER_ADDRESS}/600"}}
         )
-        first, first_url = serve(settings, directory)
+        first, first_url = api_server(settings, directory)
         with first, Catalog(settings.postgres_dsn, max_size=2) as catalog:
-            second, second_url = serve(settings, directory)
+            second, second_url = api_server(settings, directory)
             with second:
                 yield Processes(settings, catalog, (first_url, second_url))
 
@@ -123,7 +103,7 @@ def test_signing_out_on_one_process_ends_the_token_on_the_other(processes: Proce
 
 
 def test_two_workers_answer_from_two_processes(processes: Processes, tmp_path: Path) -> None:
-    server, url = serve(processes.settings, tmp_path, "--workers", "2")
+    server, url = api_server(processes.settings, tmp_path, "--workers", "2")
     with server:
         workers = [
             child

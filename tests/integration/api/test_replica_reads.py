@@ -1,6 +1,7 @@
 """Reads that tolerate lag go to a real PostgreSQL standby of the dev stack's server; when it
 stops they fall back to the primary within the same request, logged once, and return to the
-standby once it answers again."""
+standby once it answers again; stopping it under a read load of `reelflow api` workers costs no
+error beyond one per worker."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -21,7 +24,10 @@ from devstack.postgres import Postgres, PostgresReplica
 from reelflow.settings import Settings
 from storage.catalog import Catalog, Role
 from tests.fixtures.api import Account
+from tests.fixtures.api_module import new_user
 from tests.fixtures.catalog import on_port
+from tests.fixtures.load import Load
+from tests.fixtures.processes import api_server
 from tests.fixtures.videos import published
 
 SEARCH = "/api/v1/search"
@@ -135,3 +141,49 @@ def test_reads_that_may_show_the_callers_own_writes_stay_on_the_primary(
             assert on_replica.count == before, f"{path} signed in read the standby"
             assert client.get(path, params=params).status_code == 200
             assert on_replica.count > before, f"{path} anonymous did not read the standby"
+
+
+WORKERS = 2
+READERS = 4
+# Reads answered before the standby is stopped, and after.
+PHASE = 150
+
+
+def test_the_standby_stopped_under_read_load_costs_at_most_one_error_per_worker(
+    api_settings: Settings, catalog: Catalog, standby: PostgresReplica, tmp_path: Path
+) -> None:
+    creator = new_user(catalog, Role.CREATOR)
+    video = published(catalog, creator.id, "Puffins of the outer isles")
+    catalog.add_comment(video.id, creator.id, "Filmed from the cliff path")
+    replica_dsn = on_port(api_settings.postgres_dsn, standby.port)
+    settings = api_settings.model_copy(update={"postgres_replica_dsn": replica_dsn})
+    caught_up(api_settings.postgres_dsn, replica_dsn)
+    reads = [(SEARCH, {"q": "puffins"}), (f"/api/v1/videos/{video.id}/comments", {})]
+
+    def send(client: httpx.Client, n: int) -> tuple[httpx.Response, object]:
+        path, params = reads[n % len(reads)]
+        return client.get(path, params=params), path
+
+    server, url = api_server(settings, tmp_path, "--workers", str(WORKERS))
+    with server:
+        assert httpx.get(f"{url}/readyz").json()["dependencies"]["postgres_replica"] == "ok"
+        with Load(url, send, threads=READERS) as load:
+            load.wait_for(PHASE)
+            standby.stop()
+            stopped_at = load.wait_for(0)
+            load.wait_for(stopped_at + PHASE)
+        replica_state = httpx.get(f"{url}/readyz").json()["dependencies"]["postgres_replica"]
+    services.start([standby])  # as the module's other tests expect it
+
+    after = load.answers[stopped_at:]
+    errors = [answer for answer in load.answers if answer.status >= 500]
+    print(
+        f"{len(load.answers)} reads by {READERS} readers from {WORKERS} workers, "
+        f"{len(after)} after the standby stopped: {len(errors)} answered 5xx"
+    )
+    assert len(errors) <= WORKERS
+    assert all(answer.status == 200 for answer in after[len(errors) :])
+    # The reads went on from the primary: the standby was down.
+    assert replica_state.startswith("down")
+    log = server.log.read_text()
+    assert 1 <= log.count("standby failed a read") <= WORKERS

@@ -1,15 +1,10 @@
-"""One day's aggregation on a Spark standalone cluster: master and one worker on 127.0.0.1.
-
-The driver runs in a subprocess because the Spark configuration (the master URL among it) only
-applies to the first SparkSession of a process, and this test process already has a local one.
-"""
+"""One day's aggregation on a Spark standalone cluster: master and one worker on 127.0.0.1,
+the driver in a process of its own (`materialize_daily_viewing`)."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,39 +16,15 @@ import pytest
 from portpicker import pick_unused_port
 
 from devstack.processes import Server
-from reelflow.settings import PROJECT_ROOT, Settings
+from reelflow.settings import Settings
 from storage.engagement import ENGAGEMENT, read_partition
 from storage.history import History
 from storage.objects import LocalObjectStore
+from tests.fixtures.daily_viewing import materialize_daily_viewing
 
 # A recent day, whatever the date: the stage refuses days whose events are past their TTL.
 DAY = datetime.now(UTC).date() - timedelta(days=1)
 START_TIMEOUT_S = 90
-JOB_TIMEOUT_S = 300
-
-# Runs the Dagster asset with the deployment's own resources; only the executor is trimmed to
-# fit the one small worker.
-DRIVER = """
-import json, sys
-from dagster import materialize
-from dagster_pyspark import PySparkResource
-from assets.engagement import daily_viewing
-from pipelines.resources import resources_for
-from reelflow.settings import Settings
-from reelflow import connect
-
-settings = Settings()
-config = connect.spark_config(settings) | {
-    "spark.executor.memory": "512m",
-    "spark.executor.cores": "1",
-}
-resources = resources_for(settings) | {"pyspark": PySparkResource(spark_config=config)}
-result = materialize([daily_viewing], partition_key=sys.argv[1], resources=resources)
-first = result.asset_materializations_for_node("daily_viewing")[0]
-checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
-print(json.dumps({"success": result.success, "master": first.metadata["spark_master"].value,
-                  "events": first.metadata["events"].value, "checks": checks}))
-"""
 
 
 @dataclass
@@ -134,18 +105,7 @@ def test_one_day_aggregates_on_a_standalone_cluster(
     }
     env.pop("SPARK_HOME", None)
 
-    run = subprocess.run(
-        [sys.executable, "-c", DRIVER, DAY.isoformat()],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=JOB_TIMEOUT_S,
-        check=False,
-    )
-
-    assert run.returncode == 0, run.stderr[-5000:]
-    outcome = json.loads(run.stdout.strip().splitlines()[-1])
+    outcome = materialize_daily_viewing(env, DAY)
     assert outcome == {
         "success": True,
         "master": cluster.master_url,

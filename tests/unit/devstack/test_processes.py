@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -113,6 +114,19 @@ def test_a_server_that_ignores_sigterm_is_killed_after_the_timeout(tmp_path: Pat
     assert 1 <= time.monotonic() - started < 5
     assert server.exit_status() == -9
     assert group_members(server.pid) == []
+
+
+def test_a_server_is_asked_to_stop_with_its_own_signal(tmp_path: Path) -> None:
+    # Ignores SIGTERM, exits 0 on SIGINT: only the signal it was given stops it without a kill.
+    server = python(
+        tmp_path,
+        "import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "signal.signal(signal.SIGINT, lambda *_: sys.exit(0)); "
+        "print('up', flush=True); time.sleep(300)",
+    )
+    server.wait_ready(lambda: output(server) == ["up"], 30)
+    assert server.stop(timeout_s=30, first=signal.SIGINT) is True
+    assert server.exit_status() == 0
 
 
 def test_an_exit_during_start_up_is_reported_with_its_status_and_log(tmp_path: Path) -> None:

@@ -57,6 +57,22 @@ def test_cassandra_topology_and_consistency(monkeypatch: pytest.MonkeyPatch) -> 
         Settings()
 
 
+def test_settings_move_to_the_cassandra_of_another_cluster() -> None:
+    ring = Settings(cassandra_nodes=3, cassandra_port=19242, cassandra_keyspace="ring")
+    api = Settings(cassandra_keyspace="api", redis_namespace="api-test")
+    moved = api.with_cassandra_of(ring)
+    assert (moved.cassandra_nodes, moved.cassandra_port, moved.cassandra_keyspace) == (
+        3,
+        19242,
+        "ring",
+    )
+    assert moved.cassandra_contact_points == ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
+    assert moved.cassandra_replication == ring.cassandra_replication
+    # Everything else stays as it was.
+    assert moved.redis_namespace == "api-test"
+    assert moved.postgres_dsn == api.postgres_dsn
+
+
 def test_prod_refuses_local_placeholder_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REELFLOW_DEPLOYMENT", "prod")
     with pytest.raises(ValidationError) as refused:
