@@ -3,18 +3,23 @@
 - public: anyone; unlisted: anyone who has the id (listings leave it out);
 - private: its owner and admins. Everyone else gets 404, never 403, so a private video's
   existence does not leak;
-- premium: anyone sees the metadata; playback and licences need an active subscription, or
-  being the owner or an admin;
+- premium: anyone sees the metadata; playback and licences need an active subscription whose
+  paid period has not ended (beyond `RENEWAL_GRACE`, the time a renewal takes to be paid and
+  reported), or being the owner or an admin;
 - taken down: 404 for everyone but admins, and no playback or licence for anyone.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from api.errors import ApiError, not_found
 from api.public_reads import PublicReads
 from storage.catalog import Catalog, NotFound, Role, User, UserSubscriptionStatus, Video, Visibility
+
+# Stripe charges a renewal at the period's end and reports it when paid, retries included.
+RENEWAL_GRACE = timedelta(days=1)
 
 
 def is_admin(user: User | None) -> bool:
@@ -46,12 +51,17 @@ def can_play(video: Video, user: User | None) -> bool:
     if video.taken_down_at is not None or not can_see(video, user):
         return False
     if video.visibility == Visibility.PREMIUM:
-        return (
-            is_owner(video, user)
-            or is_admin(user)
-            or (user is not None and user.subscription_status == UserSubscriptionStatus.ACTIVE)
-        )
+        return is_owner(video, user) or is_admin(user) or (user is not None and is_subscribed(user))
     return True
+
+
+def is_subscribed(user: User, now: datetime | None = None) -> bool:
+    """An active subscription, paid for now: an `invoice.paid` that never comes for the next
+    period ends it once the grace has passed, without any event."""
+    if user.subscription_status != UserSubscriptionStatus.ACTIVE:
+        return False
+    until = user.subscribed_until
+    return until is None or (now or datetime.now(UTC)) < until + RENEWAL_GRACE
 
 
 def visible_video_or_404(

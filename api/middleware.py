@@ -1,10 +1,12 @@
 """The API's outermost layer, as plain ASGI (no per-request task or stream as with
-`BaseHTTPMiddleware`): request bodies over their declared limit refused before any route runs,
-and the security headers on every answer."""
+`BaseHTTPMiddleware`): request bodies over their limit refused (a declared length before any
+route runs, a streamed one as soon as it passes the limit), and the security headers on every
+answer."""
 
 from __future__ import annotations
 
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_response
@@ -18,9 +20,18 @@ SECURITY_HEADERS = {
 }
 
 
+class BodyTooLarge(HTTPException):
+    """The body read so far is over the limit: answered 413 by the app's handler of HTTP
+    errors (or by `LimitsAndHeaders` when it reaches that far)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is over {limit} bytes")
+
+
 class LimitsAndHeaders:
-    """413 for a declared `Content-Length` over the limit of its path (`upload_prefix` paths:
-    `upload_limit`, the rest: `limit`), and `SECURITY_HEADERS` unless a route set its own."""
+    """413 for a body over the limit of its path (`upload_prefix` paths: `upload_limit`, the
+    rest: `limit`), whether its length is declared or it streams without one (chunked), and
+    `SECURITY_HEADERS` unless a route set its own."""
 
     def __init__(self, app: ASGIApp, *, limit: int, upload_limit: int, upload_prefix: str) -> None:
         self.app = app
@@ -43,10 +54,34 @@ class LimitsAndHeaders:
         declared = Headers(scope=scope).get("content-length")
         upload = scope["path"].startswith(self.upload_prefix)
         limit = self.upload_limit if upload else self.limit
+        refused = error_response(
+            413, "payload_too_large", f"the request body is over {limit} bytes"
+        )
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            refused = error_response(
-                413, "payload_too_large", f"the request body is over {limit} bytes"
-            )
             await refused(scope, receive, send_with_headers)
             return
-        await self.app(scope, receive, send_with_headers)
+        received = 0
+        started = False
+
+        async def counted_receive() -> Message:
+            # A chunked body declares no length: it is counted as it arrives, and refused once
+            # past the limit, before a route has buffered it.
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def send_started(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send_with_headers(message)
+
+        try:
+            await self.app(scope, counted_receive, send_started)
+        except BodyTooLarge:
+            if started:
+                raise
+            await refused(scope, receive, send_with_headers)

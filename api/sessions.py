@@ -31,17 +31,20 @@ def client_address(request: Request) -> str:
 class LoginThrottle:
     """Password checks, limited per account and per client address over a sliding window.
 
+    `account` is what `throttled_account` names: the account's id once the address resolves
+    to one, so that every spelling the lookup accepts counts against the same budget.
+
     An attempt counts as a failure before the password is checked and is forgotten when it
     succeeds (see `Catalog.begin_login_attempt`), so parallel guesses cannot slip past the
     limit. A success also clears the account's failures, but not the address's: signing in to
     one's own account must not reset the guessing budget of an address.
     """
 
-    def __init__(self, catalog: Catalog, settings: Settings, email: str, address: str) -> None:
+    def __init__(self, catalog: Catalog, settings: Settings, account: str, address: str) -> None:
         self._catalog = catalog
         self._window_s = settings.login_window_s
         self._max_failures = settings.login_max_failures
-        self._account_key = f"account:{email.strip().lower()}"
+        self._account_key = f"account:{account}"
         self._keys = (self._account_key, f"address:{address}")
         self._attempt: list[int] = []
 
@@ -67,6 +70,11 @@ class LoginThrottle:
             self._catalog.forget_login_failure(failure_id)
         self._attempt = []
         self._catalog.clear_login_failures(self._account_key)
+
+
+def throttled_account(user: User | None, email: str) -> str:
+    """The key a sign-in is limited under: the account found, else the address as typed."""
+    return str(user.id) if user is not None else email.strip().lower()
 
 
 def start_session(catalog: Catalog, settings: Settings, user: User) -> TokenPublic:

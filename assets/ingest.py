@@ -104,10 +104,14 @@ def source_video(
         except MediaRejected as rejected:
             store.delete(key)
             reason = str(rejected)
+            # What the tool said names the step's directory: the run's log has it, the creator
+            # the code and sentence.
+            if rejected.detail:
+                context.log.warning(f"probe of upload {upload.id}: {rejected.detail}")
             mark_failed(catalog, video_id, reason)
             raise Failure(
                 description=f"source rejected: {reason}",
-                metadata={"reason": reason, "upload_id": str(upload.id)},
+                metadata={"reason": reason, "upload_id": str(upload.id), "tool": rejected.detail},
                 allow_retries=False,
             ) from rejected
 

@@ -162,6 +162,9 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
     """Seed a demo library, materialize every asset, then serve the Dagster UI and the API."""
     from cli.demo import DEFAULT_DAYS, DEFAULT_VIEWERS, DemoOptions, run_demo
 
+    if settings.deployment == "prod":
+        # It seeds made-up viewers and watch events into the configured stores.
+        raise RuntimeError("the demo seeds made-up data: it does not run with deployment 'prod'")
     options = DemoOptions(
         days=args.days or DEFAULT_DAYS,
         viewers=args.viewers or DEFAULT_VIEWERS,

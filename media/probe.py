@@ -64,11 +64,16 @@ DECODE_TIMEOUT_S = 600.0
 
 
 class MediaRejected(ValueError):
-    """The file cannot become a video; `reason` is a stable code from `REJECT_REASONS`."""
+    """The file cannot become a video; `reason` is a stable code from `REJECT_REASONS`.
 
-    def __init__(self, reason: RejectReason, message: str = "") -> None:
+    `str()` is what the creator is told: the code and a sentence. `detail` is the tool's own
+    output (it names files on the server), for the run's log only.
+    """
+
+    def __init__(self, reason: RejectReason, message: str = "", *, detail: str = "") -> None:
         self.reason = reason
         self.message = message or reason.replace("_", " ")
+        self.detail = detail
         super().__init__(f"{reason}: {self.message}")
 
 
@@ -207,8 +212,8 @@ def _ffprobe(src: Path) -> dict[str, Any]:
     if proc.returncode != 0:
         detail = (proc.stderr.strip().splitlines() or ["unreadable"])[-1]
         if _looks_like_container(src):
-            raise MediaRejected("corrupt", f"the file is damaged or truncated ({detail})")
-        raise MediaRejected("not_media", f"the file is not audio or video ({detail})")
+            raise MediaRejected("corrupt", "the file is damaged or truncated", detail=detail)
+        raise MediaRejected("not_media", "the file is not audio or video", detail=detail)
     data: dict[str, Any] = json.loads(proc.stdout or "{}")
     if not data.get("streams"):
         raise MediaRejected("not_media", "the file holds no audio or video streams")
@@ -319,7 +324,7 @@ def _decode(src: Path, *, start: float | None, length: float | None) -> None:
     where = "start" if start is None else f"end (from {start:.1f} s)"
     if proc.returncode != 0 or proc.stderr.strip():
         detail = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
-        raise MediaRejected("corrupt", f"the video does not decode at its {where}: {detail}")
+        raise MediaRejected("corrupt", f"the video does not decode at its {where}", detail=detail)
     frames = [line for line in proc.stdout.splitlines() if line.startswith("frame=")]
     # A truncated file keeps its index: seeking past the cut gives no error, just no frames.
     if not frames or frames[-1] == "frame=0":

@@ -19,6 +19,9 @@ PLACEHOLDER_SECRETS = frozenset(
     {"", "change-me", "changeme", "secret", "placeholder", "dev", "sk_test_123"}
 )
 LOCAL_SECRET_PREFIX = "local-only-"
+# The dev stack's own credentials (its database password, its S3 secret): public, so never
+# accepted in prod.
+DEV_STACK_SECRETS = frozenset({"reelflow", "reelflow-local-secret"})
 CassandraConsistency = Literal[
     "ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_QUORUM", "EACH_QUORUM", "LOCAL_ONE"
 ]
@@ -278,6 +281,17 @@ class Settings(BaseSettings):
             and self.object_store == "s3"
         ):
             bad.append("REELFLOW_S3_SECRET_ACCESS_KEY")
+        bad += [
+            f"REELFLOW_{name.upper()} (its password)"
+            for name in ("postgres_dsn", "postgres_replica_dsn", "dagster_postgres_url")
+            # Without a password in it (certificates, .pgpass), there is nothing to judge.
+            if (dsn := _secret_text(getattr(self, name))) is not None
+            and (password := urlsplit(dsn).password) is not None
+            and _is_placeholder(password)
+        ]
+        if self.stripe_api_base is not None and not _is_remote_https(self.stripe_api_base):
+            # A live key would go to whatever listens there (stripe-mock answers "active").
+            bad.append("REELFLOW_STRIPE_API_BASE (unset it for Stripe, or an https:// server)")
         if self.media_executor == "celery":
             bad += _distributed_secrets_missing(self)
         if self.redis_url is not None and _is_placeholder(
@@ -328,7 +342,22 @@ def _optional(field: FieldInfo) -> bool:
 
 def _is_placeholder(value: str) -> bool:
     lowered = value.strip().lower()
-    return lowered in PLACEHOLDER_SECRETS or lowered.startswith(LOCAL_SECRET_PREFIX)
+    return (
+        lowered in PLACEHOLDER_SECRETS
+        or lowered in DEV_STACK_SECRETS
+        or lowered.startswith(LOCAL_SECRET_PREFIX)
+    )
+
+
+def _secret_text(value: str | SecretStr | None) -> str | None:
+    return value.get_secret_value() if isinstance(value, SecretStr) else value
+
+
+def _is_remote_https(url: str) -> bool:
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    loopback = host == "localhost" or host.startswith("127.") or host in ("::1", "0.0.0.0")
+    return parts.scheme == "https" and bool(host) and not loopback
 
 
 def _distributed_secrets_missing(settings: Settings) -> list[str]:

@@ -36,6 +36,9 @@ FINISHED_FRACTION = 0.95
 # Players report positions a little past the catalogued duration (last frame, rounding of the
 # final segment); beyond this margin the report is wrong, not rounded.
 POSITION_TOLERANCE_S = 1.0
+# What a report may add to watch time beyond what the time since the previous report allows
+# (network jitter, a player that reports a moment late).
+REPORT_SLACK_S = 2.0
 DEFAULT_EVENT_BUCKETS = 8
 DEFAULT_EVENT_TTL_DAYS = 400
 
@@ -245,6 +248,7 @@ class History:
         event_type: str = "progress",
         at: datetime | None = None,
         client: str | None = None,
+        max_rate: float | None = None,
     ) -> Progress:
         """Record one player report: update progress and history, append the watch event.
 
@@ -252,12 +256,19 @@ class History:
         the previous report of this session. `at` (timezone-aware, default now) is when the
         player reported; a report older than the stored one (offline playback synced late)
         adds its watch time and event but does not move the resume position back.
+
+        With `max_rate` (the fastest playback speed a player offers), a report adds at most
+        `max_rate` times the seconds since the previous report of the video, plus
+        `REPORT_SLACK_S`: watch time cannot grow faster than a clock, whatever the client says.
         """
         _check_report(position_s, duration_s, watched_delta_s, event_type)
         now = _now()
         event_time = now if at is None else _utc_ms(at)
         position_s = min(float(position_s), float(duration_s))
         previous = self.get_progress(user_id, video_id)
+        if max_rate is not None and previous is not None and event_time >= previous.last_watched_at:
+            elapsed_s = (event_time - previous.last_watched_at).total_seconds()
+            watched_delta_s = min(watched_delta_s, max_rate * elapsed_s + REPORT_SLACK_S)
         watched_s = (previous.watched_s if previous else 0.0) + watched_delta_s
 
         progress_batch = self._batch()

@@ -15,7 +15,13 @@ from api.security import (
     refresh_token_digest,
     verify_password,
 )
-from api.sessions import LoginThrottle, client_address, session_tokens, start_session
+from api.sessions import (
+    LoginThrottle,
+    client_address,
+    session_tokens,
+    start_session,
+    throttled_account,
+)
 from storage.catalog import InvalidState, NotFound, User
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -47,13 +53,15 @@ def login(
     limiter: LimiterDep,
 ) -> TokenPublic:
     """Sign in with email and password: an access token and a refresh token."""
-    limiter.check("login", address=client_address(request), account=body.email)
-    throttle = LoginThrottle(catalog, settings, body.email, client_address(request))
-    throttle.begin()
     try:
         user: User | None = catalog.get_user_by_email(body.email)
     except NotFound:
         user = None
+    # Limited on the account the lookup found, however its address was spelled.
+    account = throttled_account(user, body.email)
+    limiter.check("login", address=client_address(request), account=account)
+    throttle = LoginThrottle(catalog, settings, account, client_address(request))
+    throttle.begin()
     live_hash = user.password_hash if user is not None and user.deleted_at is None else None
     # Checked even without an account (against a dummy hash) so timing does not tell.
     password_ok = verify_password(live_hash, body.password)

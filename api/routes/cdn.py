@@ -42,6 +42,10 @@ CORS_HEADERS = {
     "Access-Control-Expose-Headers": "Content-Length, Content-Range, Accept-Ranges, ETag",
 }
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+# More digits than any object's size has: read as "past every end" without converting them
+# (int() of thousands of digits is slow, and refused past 4,300).
+_POSITION_DIGITS = 18
+_PAST_EVERY_END = 10**_POSITION_DIGITS
 _VIDEO_KEY = re.compile(rf"{layout.VIDEOS}/([0-9a-fA-F-]{{36}})/")
 
 
@@ -74,17 +78,22 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     if not first_text:
         if not last_text:
             return None
-        suffix = int(last_text)
+        suffix = _position(last_text)
         if suffix == 0 or size == 0:
             raise RangeNotSatisfiable
         return ByteRange(max(size - suffix, 0), size - 1)
-    first = int(first_text)
-    if last_text and int(last_text) < first:
+    first = _position(first_text)
+    if last_text and _position(last_text) < first:
         return None
     if first >= size:
         raise RangeNotSatisfiable
-    last = int(last_text) if last_text else size - 1
+    last = _position(last_text) if last_text else size - 1
     return ByteRange(first, min(last, size - 1))
+
+
+def _position(digits: str) -> int:
+    stripped = digits.lstrip("0") or "0"
+    return _PAST_EVERY_END if len(stripped) > _POSITION_DIGITS else int(stripped)
 
 
 def cache_control(key: str) -> str:

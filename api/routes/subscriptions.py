@@ -183,6 +183,9 @@ def _apply_event(catalog: Catalog, billing: Billing, payload: bytes, signature: 
                 change.status,
                 end_date=change.end_date,
                 auto_renew=change.auto_renew,
+                # Stripe retries and reorders deliveries: an event older than the last one
+                # applied (a retried invoice.paid after the subscription's deletion) is stale.
+                event_at=datetime.fromtimestamp(event.created, UTC),
             )
         except NotFound:
             # Not one of ours (another integration on the same Stripe account): acknowledged,

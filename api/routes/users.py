@@ -144,7 +144,7 @@ def update_me(
         # The caller's account may come from the session cache, which holds no password hash.
         password_hash = catalog.get_user(user.id).password_hash
         _confirm_password(
-            body.current_password, password_hash, user.email, request, catalog, settings
+            body.current_password, password_hash, str(user.id), request, catalog, settings
         )
 
     try:
@@ -164,7 +164,7 @@ def update_me(
 def _confirm_password(
     current_password: str | None,
     password_hash: str | None,
-    email: str,
+    account: str,
     request: Request,
     catalog: Catalog,
     settings: Settings,
@@ -177,7 +177,7 @@ def _confirm_password(
             "current_password_required",
             "changing the email or password needs current_password",
         )
-    throttle = LoginThrottle(catalog, settings, email, client_address(request))
+    throttle = LoginThrottle(catalog, settings, account, client_address(request))
     throttle.begin()
     if not verify_password(password_hash, current_password):
         raise ApiError(403, "wrong_password", "current_password is wrong")

@@ -27,6 +27,9 @@ router = APIRouter(tags=["watching"])
 HISTORY_UNAVAILABLE = error("Viewing history (Cassandra) cannot be reached right now")
 VIDEO_NOT_FOUND = error("No such video, or the caller may not see it")
 NOT_PLAYABLE = error("The caller may see the video but not play it (premium, taken down)")
+# The fastest playback speed the player offers: watch time grows at most this much faster
+# than the clock between two reports.
+MAX_PLAYBACK_RATE = 2.0
 # "Continue watching" drops videos the caller may no longer see, so it reads a few more
 # entries than it shows.
 HISTORY_OVERFETCH = 2
@@ -59,17 +62,21 @@ def report_watch(
     video = visible_video_or_404(catalog, video_id, user, reads)
     # Reports count as engagement, so only someone who may play the video can send them.
     require_playback(video, user)
+    # The catalog knows how long the video is: a client cannot make it longer, nor play more
+    # of it between two reports than it lasts.
+    duration_s = video.duration_s or report.duration_s
     with history_errors():
         try:
             progress = history.record_watch(
                 user.id,
                 video.id,
-                report.position_s,
-                report.duration_s,
-                watched_delta_s=report.watched_delta_s,
+                min(report.position_s, duration_s),
+                duration_s,
+                watched_delta_s=min(report.watched_delta_s, duration_s),
                 session_id=report.session_id,
                 event_type=report.event_type,
                 client=report.client,
+                max_rate=MAX_PLAYBACK_RATE,
             )
         except ValueError as exc:
             raise ApiError(422, "invalid_request", str(exc)) from exc

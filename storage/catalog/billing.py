@@ -13,6 +13,8 @@ from storage.catalog.base import (
     CatalogBase,
     Connection,
     _columns,
+    _fetch_one,
+    _found,
     _one,
     _row_value,
 )
@@ -137,28 +139,44 @@ class Billing(CatalogBase):
         *,
         end_date: datetime | None = None,
         auto_renew: bool | None = None,
+        event_at: datetime | None = None,
     ) -> Subscription:
-        """Apply a provider's status change and bring the user's standing in step."""
+        """Apply a provider's status change and bring the user's standing in step.
+
+        With `event_at` (when the provider made the event), a change older than the last one
+        applied is stale and changes nothing. A canceled subscription stays canceled: the
+        provider never revives one, so only a late or replayed event could.
+        """
         query = sql.SQL(
             "UPDATE subscriptions SET status = %s, end_date = coalesce(%s, end_date),"
-            " auto_renew = coalesce(%s, auto_renew)"
+            " auto_renew = coalesce(%s, auto_renew),"
+            " last_event_at = greatest(last_event_at, %s)"
             " WHERE provider_subscription_id = %s RETURNING {}"
         ).format(_columns(Subscription))
+        current = sql.SQL(
+            "SELECT {} FROM subscriptions WHERE provider_subscription_id = %s"
+        ).format(_columns(Subscription))
+        params: tuple[object, ...] = (provider_subscription_id,)
+        what = f"subscription {provider_subscription_id!r}"
         with self._transaction() as conn:
-            row = conn.execute(
-                "SELECT user_id FROM subscriptions WHERE provider_subscription_id = %s",
-                (provider_subscription_id,),
-            ).fetchone()
-            if row is None:
-                raise NotFound(f"subscription {provider_subscription_id!r}")
-            user_id = row[0]
+            found = _found(_fetch_one(conn, Subscription, current, params), what)
             # Lock the user before reading its subscriptions again, so that two webhooks for
-            # the same user cannot each compute the standing without the other's change.
-            _row_value(conn, "users", user_id, for_update=True)
-            params = (status, end_date, auto_renew, provider_subscription_id)
-            subscription = _one(conn, Subscription, query, params)
-            _refresh_user_subscription_status(conn, user_id)
-        self._changed("user", user_id)
+            # the same user cannot each compute the standing without the other's change; the
+            # subscription is read again under that lock.
+            _row_value(conn, "users", found.user_id, for_update=True)
+            found = _one(conn, Subscription, current, params)
+            stale = (
+                event_at is not None
+                and found.last_event_at is not None
+                and event_at < found.last_event_at
+            )
+            revived = found.status == SubscriptionStatus.CANCELED and status != found.status
+            if stale or revived:
+                return found
+            changes = (status, end_date, auto_renew, event_at, provider_subscription_id)
+            subscription = _one(conn, Subscription, query, changes)
+            _refresh_user_subscription_status(conn, found.user_id)
+        self._changed("user", found.user_id)
         return subscription
 
     def set_stripe_customer_id(self, user_id: UUID, customer_id: str) -> str:
@@ -199,7 +217,8 @@ class Billing(CatalogBase):
 
 
 def _refresh_user_subscription_status(conn: Connection, user_id: UUID) -> None:
-    """Summarise a user's subscriptions: any active wins over past due over canceled."""
+    """Summarise a user's subscriptions: any active wins over past due over canceled; and
+    until when the active ones are paid (open-ended if any has no end)."""
     conn.execute(
         """
         UPDATE users SET subscription_status = coalesce(
@@ -209,7 +228,10 @@ def _refresh_user_subscription_status(conn: Connection, user_id: UUID) -> None:
                         WHEN bool_or(status = 'canceled') THEN 'canceled'
                     END
              FROM subscriptions WHERE user_id = %(user_id)s),
-            'none')
+            'none'),
+        subscribed_until = (
+            SELECT CASE WHEN bool_or(end_date IS NULL) THEN NULL ELSE max(end_date) END
+            FROM subscriptions WHERE user_id = %(user_id)s AND status = 'active')
         WHERE id = %(user_id)s
         """,
         {"user_id": user_id},

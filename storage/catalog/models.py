@@ -94,6 +94,8 @@ class User(_Model):
     updated_at: datetime
     deleted_at: datetime | None
     stripe_customer_id: str | None
+    # The end of what the active subscriptions paid for (None: open-ended, or none active).
+    subscribed_until: datetime | None = None
 
 
 class Video(_Model):
@@ -188,6 +190,8 @@ class Subscription(_Model):
     provider_subscription_id: str
     created_at: datetime
     updated_at: datetime
+    # When the provider made the last event applied to it.
+    last_event_at: datetime | None = None
 
 
 class CommentCursor(_Model):

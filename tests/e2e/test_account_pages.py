@@ -39,3 +39,20 @@ def test_lapsed_access_token_is_renewed_and_sign_out_revokes_the_session(
         site.at("/api/v1/auth/refresh"), json={"refresh_token": renewed["refreshToken"]}
     )
     assert refused.status_code == 401
+
+
+def test_signing_in_never_leaves_the_site_whatever_next_says(page: Page, site: Site) -> None:
+    viewer = site.new_viewer()
+    # As they appear in the query: a backslash, a scheme-relative URL, another origin, and a tab
+    # the URL parser drops ("/<tab>/evil.example" is "//evil.example").
+    for target in ("/%5Cevil.example", "//evil.example", "https:%2F%2Fevil.example/", "/%09/evil"):
+        page.goto(site.at(f"/login.html?next={target}"))
+        form = page.locator("#sign-in")
+        form.get_by_label("Email").fill(viewer.email)
+        form.get_by_label("Password").fill(viewer.password)
+        form.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(site.at("/"))
+        expect(page.locator("#account .who")).to_have_text(viewer.email)
+        page.evaluate("localStorage.clear()")
+    # A page of this site, with its query, is still where signing in leads.
+    sign_in(page, site, viewer, next_path=f"/watch.html?v={site.public}")

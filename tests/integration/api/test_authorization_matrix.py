@@ -237,10 +237,12 @@ def fixed(**params: Any) -> Target:
     return lambda w: params
 
 
+# Within the world's 3-second videos: a report past the catalog's duration is clamped to it,
+# which would make the video finished and leave it out of "continue watching".
 WATCHED = {
-    "position_s": 12.0,
-    "duration_s": 60.0,
-    "watched_delta_s": 12.0,
+    "position_s": 1.0,
+    "duration_s": 3.0,
+    "watched_delta_s": 1.0,
     "session_id": "6f1c1f0e-1a2b-4c3d-8e9f-0a1b2c3d4e5f",
     "event_type": "progress",
 }

@@ -41,13 +41,20 @@ def test_the_upload_becomes_the_partition_and_its_source_is_probed(
     [
         ("empty", b"", "empty_file"),
         ("text", b"this is not a video, only words\n" * 20, "not_media"),
+        # ffprobe's complaint names the file it read, in the step's directory.
+        ("truncated", "truncated_faststart.mp4", "corrupt"),
     ],
 )
 def test_bad_upload_fails_with_a_reason(
-    platform: Platform, tmp_path: Path, name: str, content: bytes, reason: str
+    platform: Platform,
+    tmp_path: Path,
+    bad_media: dict[str, Path],
+    name: str,
+    content: bytes | str,
+    reason: str,
 ) -> None:
     source = tmp_path / f"{name}.mp4"
-    source.write_bytes(content)
+    source.write_bytes(content if isinstance(content, bytes) else bad_media[content].read_bytes())
     video_id = platform.upload(source, Visibility.PUBLIC)
     assert isinstance(platform.sense(), SensorResult)
     result = platform.run(video_id)
@@ -55,6 +62,8 @@ def test_bad_upload_fails_with_a_reason(
     video = platform.catalog.get_video(video_id)
     assert video.encoding_status == EncodingStatus.FAILED
     assert video.failure_reason is not None and video.failure_reason.startswith(reason)
+    # The creator is told the code and a sentence, never where the server keeps files.
+    assert "/" not in video.failure_reason
     assert platform.store.list(f"videos/{video_id}") == []
     assert platform.store.list(layout.video_work_prefix(video_id)) == []
     failure = result.failure_data_for_node("source_video")

@@ -49,6 +49,9 @@ def test_bad_inputs_are_rejected_with_their_reason(
     assert rejected.value.reason == reason
     assert rejected.value.reason in REJECT_REASONS
     assert rejected.value.message and str(rejected.value).startswith(f"{reason}: ")
+    # What the creator is told names no file of the server; the tool's words are kept apart.
+    path = bad_media[name]
+    assert str(path.parent) not in str(rejected.value) and path.name not in str(rejected.value)
 
 
 @pytest.mark.parametrize(

@@ -92,6 +92,29 @@ def test_second_report_updates_position_and_accumulates_watch_time(history: Hist
     assert history.get_progress(uuid4(), video) is None
 
 
+def test_watch_time_grows_no_faster_than_the_clock_at_the_fastest_rate(
+    history: History,
+) -> None:
+    user, video = uuid4(), uuid4()
+    session = uuid4()
+    for n, delta in enumerate((30.0, 500.0, 4.0)):
+        # 5 s apart: at 2x at most 10 s of video, plus the 2 s slack.
+        history.record_watch(
+            user,
+            video,
+            30.0 + n,
+            600.0,
+            watched_delta_s=delta,
+            session_id=session,
+            at=T0 + timedelta(seconds=5 * n),
+            max_rate=2.0,
+        )
+    stored = history.get_progress(user, video)
+    assert stored is not None and stored.watched_s == 30.0 + 12.0 + 4.0
+    deltas = [e.watched_delta_s for e in history.events_for_day(T0.date()) if e.user_id == user]
+    assert deltas == [30.0, 12.0, 4.0]
+
+
 def test_finished_at_95_percent_or_on_ended(history: History) -> None:
     user, near_end, ended, rewound = uuid4(), uuid4(), uuid4(), uuid4()
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from cli.main import build_parser, main
+from tests.unit.reelflow.test_settings import REAL_SECRETS
 
 
 @pytest.fixture
@@ -76,6 +77,17 @@ def test_invalid_settings_exit_2_naming_what_is_wrong(
     err = capsys.readouterr().err
     assert err.startswith("reelflow: invalid settings:")
     assert "refuses to start" in err and "REELFLOW_DRM_MASTER_KEY" in err
+
+
+def test_the_demo_refuses_a_production_deployment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("REELFLOW_DEPLOYMENT", "prod")
+    for name, value in REAL_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    assert main(["demo", "--no-serve"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("reelflow: the demo seeds made-up data")
 
 
 def test_status_of_a_stack_that_is_not_running_exits_3(

@@ -15,6 +15,9 @@ REAL_SECRETS = {
     "REELFLOW_STRIPE_WEBHOOK_SECRET": "whsec_8c1f4b7e2d9a6c3f0b5e",
     "REELFLOW_ANALYTICS_PSEUDONYM_KEY": "7a3e9c1f5b8d2a6e4c0f9b3d1e5a8c2f",
     "REELFLOW_REDIS_URL": "redis://:3c9e1a7f5b2d8c4e@cache.internal:6379/0",
+    "REELFLOW_POSTGRES_DSN": "postgresql://reelflow:5d1b9e3f7a2c8e4b@db.internal:5432/reelflow",
+    # Unset: the Stripe library's own https://api.stripe.com.
+    "REELFLOW_STRIPE_API_BASE": "",
 }
 
 
@@ -91,6 +94,57 @@ def test_prod_refuses_each_placeholder(monkeypatch: pytest.MonkeyPatch, placehol
     monkeypatch.setenv("REELFLOW_JWT_SECRET", placeholder)
     with pytest.raises(ValidationError, match="REELFLOW_JWT_SECRET"):
         Settings()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "named"),
+    [
+        # The dev stack's database password, in the catalog, the standby or Dagster's instance.
+        (
+            "REELFLOW_POSTGRES_DSN",
+            "postgresql://reelflow:reelflow@db.internal:5432/reelflow",
+            "REELFLOW_POSTGRES_DSN (its password)",
+        ),
+        (
+            "REELFLOW_POSTGRES_REPLICA_DSN",
+            "postgresql://reelflow:reelflow@standby.internal:5432/reelflow",
+            "REELFLOW_POSTGRES_REPLICA_DSN (its password)",
+        ),
+        (
+            "REELFLOW_DAGSTER_POSTGRES_URL",
+            "postgresql+psycopg2://dagster:reelflow@db.internal:5432/dagster",
+            "REELFLOW_DAGSTER_POSTGRES_URL (its password)",
+        ),
+        # stripe-mock, or anything else that is not Stripe over TLS, would get the live key.
+        ("REELFLOW_STRIPE_API_BASE", "http://127.0.0.1:12111", "REELFLOW_STRIPE_API_BASE"),
+        ("REELFLOW_STRIPE_API_BASE", "https://localhost:12112", "REELFLOW_STRIPE_API_BASE"),
+        ("REELFLOW_STRIPE_API_BASE", "http://stripe.internal", "REELFLOW_STRIPE_API_BASE"),
+    ],
+)
+def test_prod_refuses_the_dev_stacks_credentials_and_endpoints(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, named: str
+) -> None:
+    monkeypatch.setenv("REELFLOW_DEPLOYMENT", "prod")
+    for real, secret in REAL_SECRETS.items():
+        monkeypatch.setenv(real, secret)
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    assert named in str(refused.value)
+
+
+def test_prod_refuses_the_dev_stacks_s3_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REELFLOW_DEPLOYMENT", "prod")
+    for name, value in REAL_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("REELFLOW_OBJECT_STORE", "s3")
+    monkeypatch.delenv("REELFLOW_S3_SECRET_ACCESS_KEY", raising=False)
+    with pytest.raises(ValidationError, match="REELFLOW_S3_SECRET_ACCESS_KEY"):
+        Settings()
+    monkeypatch.setenv("REELFLOW_S3_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCY")
+    monkeypatch.setenv("REELFLOW_STRIPE_API_BASE", "https://stripe-proxy.internal")
+    settings = Settings()
+    assert settings.stripe_api_base == "https://stripe-proxy.internal"
 
 
 def test_prod_starts_with_real_secrets(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,9 +7,17 @@ const signInForm = document.getElementById('sign-in');
 const registerForm = document.getElementById('register');
 
 function next() {
-  // Only a path on this site: never send the visitor elsewhere after signing in.
+  // Only a page of this site: never send the visitor elsewhere after signing in. The target is
+  // resolved as the browser would resolve it ("/\\evil.example" is another host), then kept only
+  // when it stays on this origin.
   const target = new URLSearchParams(location.search).get('next') ?? '/';
-  return target.startsWith('/') && !target.startsWith('//') ? target : '/';
+  let url;
+  try {
+    url = new URL(target, location.origin);
+  } catch {
+    return '/';
+  }
+  return url.origin === location.origin ? url.pathname + url.search + url.hash : '/';
 }
 
 function toggle(showRegister) {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
@@ -134,6 +134,22 @@ def test_account_is_throttled_across_addresses_even_with_the_right_password(
     assert login(fresh, user.email, "correct horse battery")[0] == 200
 
 
+def test_every_spelling_of_an_address_counts_against_one_account(
+    client: TestClient, catalog: Catalog, api_settings: Settings
+) -> None:
+    suffix = secrets.token_hex(4)
+    user = catalog.create_user(f"iris-{suffix}@example.com", hash_password("correct horse battery"))
+    # PostgreSQL's lower() finds the account by "İris-…" ("i"); Python's lower() makes it
+    # "i̇ris-…", which a throttle keyed on the typed address would count apart.
+    variant = f"\u0130ris-{suffix}@example.com"
+    assert catalog.get_user_by_email(variant).id == user.id
+    for i in range(api_settings.login_max_failures):
+        status, _ = login(from_address(client, f"198.51.100.{i}"), variant, "wrong guess!")
+        assert status == 401
+    status, body = login(from_address(client, "203.0.113.9"), user.email, "correct horse battery")
+    assert (status, body["code"]) == (429, "too_many_attempts")
+
+
 def test_address_is_throttled_across_accounts(
     client: TestClient, catalog: Catalog, api_settings: Settings
 ) -> None:
@@ -181,7 +197,7 @@ def test_parallel_guesses_get_no_more_password_checks_than_the_limit(
     assert sorted(statuses) == [401] * api_settings.login_max_failures + [429] * (
         guesses - api_settings.login_max_failures
     )
-    assert catalog.recent_login_failures(f"account:{user.email}", api_settings.login_window_s) == (
+    assert catalog.recent_login_failures(f"account:{user.id}", api_settings.login_window_s) == (
         api_settings.login_max_failures
     )
     assert login(client, user.email, "correct horse battery")[0] == 429
@@ -428,6 +444,22 @@ def test_malformed_bodies_get_json_errors_with_a_code(
 
     assert response.status_code == status, response.text
     assert response.json()["code"] == code
+
+
+@pytest.mark.parametrize("path", [LOGIN, "/api/v1/billing/webhook", "/api/v1/drm/clearkey/license"])
+def test_a_chunked_body_past_the_limit_is_refused(
+    client: TestClient, api_settings: Settings, path: str
+) -> None:
+    def chunks() -> Iterator[bytes]:
+        # No Content-Length: the body is sent chunked, twice the limit in all.
+        yield b'{"email": "a@b.c", "password": "'
+        for _ in range(2 * api_settings.max_request_bytes // 65536):
+            yield b"p" * 65536
+
+    response = client.post(path, content=chunks(), headers={"Content-Type": "application/json"})
+
+    assert "content-length" not in response.request.headers
+    assert (response.status_code, response.json()["code"]) == (413, "payload_too_large")
 
 
 def test_error_responses_are_documented(client: TestClient) -> None:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
@@ -66,8 +67,9 @@ def deliver(
     obj: dict[str, Any],
     *,
     event_id: str | None = None,
+    created: int | None = None,
 ) -> dict[str, Any]:
-    payload = stripe_event(event_id or f"evt_{uuid4().hex}", event_type, obj)
+    payload = stripe_event(event_id or f"evt_{uuid4().hex}", event_type, obj, created=created)
     response = client.post(
         WEBHOOK,
         content=payload,
@@ -232,6 +234,68 @@ def test_webhook_events_move_the_subscription_and_the_entitlement(
     assert client.post(SUBSCRIPTIONS, json=body, headers=viewer.headers).status_code == 201
     assert catalog.get_user(viewer.id).stripe_customer_id == customer
     assert client.get(ME, headers=viewer.headers).json()["status"] == "active"
+
+
+def test_an_event_older_than_the_last_applied_changes_nothing(
+    client: TestClient,
+    catalog: Catalog,
+    api_settings: Settings,
+    subscribed: str,
+    viewer: Account,
+) -> None:
+    secret = secret_of(api_settings)
+    now = int(time.time())
+    paid = {
+        "id": "in_retried",
+        "object": "invoice",
+        "parent": {"subscription_details": {"subscription": subscribed}},
+        "lines": {"object": "list", "data": [{"period": {"end": now + 30 * 86400}}]},
+    }
+    failed = {"id": "in_2", "subscription": subscribed}
+    deliver(client, secret, "invoice.payment_failed", failed, created=now)
+    # Made a minute before the failure, delivered after it (Stripe's retries reorder).
+    assert deliver(client, secret, "invoice.paid", paid, created=now - 60)["duplicate"] is False
+    assert catalog.get_subscription(subscribed).status == SubscriptionStatus.PAST_DUE
+
+    deleted = {"id": subscribed, "object": "subscription", "status": "canceled"}
+    deliver(client, secret, "customer.subscription.deleted", deleted, created=now + 10)
+    # A retry of an older payment after the deletion, and even one made later: Stripe never
+    # revives a canceled subscription, so neither restores premium.
+    for created in (now - 3600, now + 20):
+        deliver(client, secret, "invoice.paid", paid, created=created)
+        assert catalog.get_subscription(subscribed).status == SubscriptionStatus.CANCELED
+        assert catalog.get_user(viewer.id).subscription_status == UserSubscriptionStatus.CANCELED
+
+
+def test_a_paid_period_that_ended_without_a_renewal_stops_premium_playback(
+    client: TestClient,
+    catalog: Catalog,
+    catalog_dsn: str,
+    subscribed: str,
+    viewer: Account,
+    admin: Account,
+) -> None:
+    video = published(
+        catalog, admin.id, "Premium film", visibility=Visibility.PREMIUM, duration_s=60.0
+    )
+    playback = f"/api/v1/videos/{video.id}"
+
+    def plays(ended_ago: timedelta) -> bool:
+        with psycopg.connect(catalog_dsn, autocommit=True) as conn:
+            conn.execute(
+                "UPDATE subscriptions SET start_date = now() - interval '40 days', end_date = %s"
+                " WHERE provider_subscription_id = %s",
+                (datetime.now(UTC) - ended_ago, subscribed),
+            )
+        # Still active as far as any event said: no renewal was reported, nor a cancellation.
+        catalog.update_subscription_status(subscribed, SubscriptionStatus.ACTIVE)
+        body = client.get(playback, headers=viewer.headers).json()
+        return body["playback"] is not None
+
+    assert plays(timedelta(days=-3))  # paid for three more days
+    assert plays(timedelta(hours=2))  # within the renewal grace
+    assert not plays(timedelta(days=3))
+    assert catalog.get_user(viewer.id).subscription_status == UserSubscriptionStatus.ACTIVE
 
 
 def test_a_replayed_event_is_applied_once(

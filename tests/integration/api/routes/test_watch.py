@@ -58,10 +58,10 @@ def test_a_report_records_progress_and_continue_watching(
 
     second = client.post(
         watch_url(video.id),
-        json=report(session_id=session, position_s=130.0, event_type="pause"),
+        json=report(session_id=session, position_s=130.0, watched_delta_s=1.0, event_type="pause"),
         headers=viewer.headers,
     )
-    assert second.json()["watched_s"] == 20.0
+    assert second.json()["watched_s"] == 11.0
 
     history = client.get(HISTORY, headers=viewer.headers)
     assert history.status_code == 200
@@ -73,6 +73,25 @@ def test_a_report_records_progress_and_continue_watching(
     # Another user's history is their own.
     other = client.get(HISTORY, headers=creator.headers)
     assert other.json()["items"] == []
+
+
+def test_watch_time_cannot_outgrow_the_video_or_the_clock(
+    client: TestClient, catalog: Catalog, creator: Account, viewer: Account
+) -> None:
+    video = published(catalog, creator.id, "Ten minutes of rain", duration_s=600.0)
+    session = str(uuid4())
+    inflated = report(session_id=session, position_s=599.0, duration_s=1e9, watched_delta_s=1e9)
+    first = client.post(watch_url(video.id), json=inflated, headers=viewer.headers)
+    assert first.status_code == 200, first.text
+    # The catalog's duration, and no more of it played than it lasts.
+    assert (first.json()["duration_s"], first.json()["watched_s"]) == (600.0, 600.0)
+    # A moment later, another whole video's worth: only what the clock allows is added.
+    second = client.post(
+        watch_url(video.id),
+        json=report(session_id=session, position_s=10.0, watched_delta_s=600.0),
+        headers=viewer.headers,
+    )
+    assert 600.0 < second.json()["watched_s"] < 700.0
 
 
 def test_continue_watching_is_newest_first_and_leaves_out_finished_videos(

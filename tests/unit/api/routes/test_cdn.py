@@ -27,6 +27,10 @@ VERSION = "20261127T083000.000005Z-abcdef"
         ("bytes=-10", 1000, ByteRange(990, 999)),
         ("bytes=-5000", 1000, ByteRange(0, 999)),
         (" bytes=0-0 ", 1, ByteRange(0, 0)),
+        # Positions of thousands of digits: past every end, never converted whole.
+        ("bytes=0-" + "9" * 5000, 1000, ByteRange(0, 999)),
+        ("bytes=-" + "9" * 5000, 1000, ByteRange(0, 999)),
+        ("bytes=" + "0" * 5000 + "7-8", 1000, ByteRange(7, 8)),
     ],
 )
 def test_single_ranges_are_clipped_to_the_object(
@@ -54,6 +58,7 @@ def test_malformed_or_multiple_ranges_mean_the_whole_object(header: str | None) 
         ("bytes=-0", 1000),
         ("bytes=-10", 0),
         ("bytes=0-", 0),
+        ("bytes=" + "9" * 5000 + "-", 1000),
     ],
 )
 def test_ranges_past_the_end_are_not_satisfiable(header: str, size: int) -> None:

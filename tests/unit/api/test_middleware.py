@@ -1,0 +1,69 @@
+"""The body limit at the ASGI layer: a body without a declared length is counted as it arrives
+and refused once past the limit, before the app has read the rest."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.types import Message, Receive, Scope, Send
+
+from api.middleware import LimitsAndHeaders
+
+LIMIT = 1000
+CHUNK = 100
+
+
+async def reads_the_whole_body(scope: Scope, receive: Receive, send: Send) -> None:
+    body = await Request(scope, receive).body()
+    await JSONResponse({"read": len(body)})(scope, receive, send)
+
+
+def call(chunks: int, headers: list[tuple[bytes, bytes]]) -> tuple[int, dict[str, object], int]:
+    """The status and JSON body of a POST of `chunks` chunks, and how many were pulled."""
+    pulled = 0
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        nonlocal pulled
+        pulled += 1
+        return {"type": "http.request", "body": b"x" * CHUNK, "more_body": pulled < chunks}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope: Scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/api/v1/auth/login",
+        "headers": headers,
+    }
+    app = LimitsAndHeaders(
+        reads_the_whole_body, limit=LIMIT, upload_limit=10 * LIMIT, upload_prefix="/uploads/"
+    )
+    asyncio.run(app(scope, receive, send))
+    body = json.loads(
+        b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    )
+    return sent[0]["status"], body, pulled
+
+
+def test_a_streamed_body_is_refused_once_past_the_limit() -> None:
+    status, body, pulled = call(100, [(b"transfer-encoding", b"chunked")])
+    assert (status, body["code"]) == (413, "payload_too_large")
+    # One chunk past the limit, not the 100 the client would have sent.
+    assert pulled == LIMIT // CHUNK + 1
+
+
+def test_a_streamed_body_within_the_limit_reaches_the_app() -> None:
+    assert call(LIMIT // CHUNK, [(b"transfer-encoding", b"chunked")])[:2] == (
+        200,
+        {"read": LIMIT},
+    )
+
+
+def test_a_declared_length_over_the_limit_is_refused_unread() -> None:
+    status, _, pulled = call(100, [(b"content-length", str(100 * CHUNK).encode())])
+    assert (status, pulled) == (413, 0)
