@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     max_request_bytes: int = 1024 * 1024
     max_upload_bytes: int = 20 * 1024**3
     upload_chunk_max_bytes: int = 64 * 1024**2
+    # What one account may have on its way at once: open uploads, and the bytes they declare.
+    max_open_uploads: int = Field(default=5, ge=1)
+    max_upload_bytes_in_flight: int = Field(default=40 * 1024**3, ge=1)
     signed_url_ttl_s: int = 6 * 3600
     login_max_failures: int = 5
     login_window_s: int = 900

@@ -46,7 +46,7 @@ from media import drm as media_drm
 from reelflow import layout
 from reelflow.settings import Settings
 from storage import uploads
-from storage.catalog import Catalog, DrmScheme, User, Video, Visibility
+from storage.catalog import Catalog, DrmScheme, Role, UploadQuota, User, Video, Visibility
 from storage.objects import Part
 from storage.uploads import NewVideo, UploadError
 
@@ -157,6 +157,11 @@ def _json_body(body: str, status_code: int = 200) -> Response:
     response_model=UploadTicket,
     responses={
         401: UNAUTHENTICATED,
+        403: error("Only creator and admin accounts upload videos"),
+        409: error(
+            "The account already has `REELFLOW_MAX_OPEN_UPLOADS` uploads open, or this one"
+            " would take the bytes they declare over `REELFLOW_MAX_UPLOAD_BYTES_IN_FLIGHT`"
+        ),
         413: error("The declared size is over the upload limit"),
         415: error("The declared content type is not a video type"),
         422: INVALID_BODY,
@@ -172,7 +177,9 @@ def initiate_upload(
     settings: SettingsDep,
     limiter: LimiterDep,
 ) -> UploadTicket:
-    """Create a video and open the upload of its source file."""
+    """Create a video and open the upload of its source file (creators and admins)."""
+    if user.role not in (Role.CREATOR, Role.ADMIN):
+        raise ApiError(403, "creators_only", "only creator accounts upload videos")
     limiter.check("upload", address=client_address(request), account=str(user.id))
     new = NewVideo(
         owner_id=user.id,
@@ -190,6 +197,7 @@ def initiate_upload(
             new,
             max_bytes=settings.max_upload_bytes,
             chunk_size=settings.upload_chunk_max_bytes,
+            quota=UploadQuota(settings.max_open_uploads, settings.max_upload_bytes_in_flight),
         )
     except UploadError as exc:
         raise upload_error(exc) from None

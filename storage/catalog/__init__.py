@@ -29,6 +29,7 @@ from storage.catalog.errors import (
     InvalidValue,
     NotFound,
     SubscriptionExists,
+    UploadQuotaExceeded,
 )
 from storage.catalog.listings import SEARCH_CONFIG, FeedCandidate, VideoListings
 from storage.catalog.login_failures import LoginFailures
@@ -61,6 +62,7 @@ from storage.catalog.uploads import (
     AWAITING_INGEST_STATUSES,
     DEFAULT_UPLOAD_TTL,
     OPEN_UPLOAD_STATUSES,
+    UploadQuota,
     Uploads,
 )
 from storage.catalog.users import Users
@@ -98,6 +100,8 @@ __all__ = [
     "SubscriptionExists",
     "SubscriptionStatus",
     "Upload",
+    "UploadQuota",
+    "UploadQuotaExceeded",
     "UploadStatus",
     "User",
     "UserSubscriptionStatus",

@@ -19,6 +19,10 @@ class EmailTaken(Conflict):
     """Another account uses this email address (in any letter case)."""
 
 
+class UploadQuotaExceeded(Conflict):
+    """The account has as many open uploads, or as many bytes on their way, as it may."""
+
+
 class SubscriptionExists(Conflict):
     """A subscription with this provider id is already recorded."""
 

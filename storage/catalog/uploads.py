@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
@@ -25,7 +26,7 @@ from storage.catalog.base import (
     _one,
     _row_value,
 )
-from storage.catalog.errors import Conflict, InvalidState, NotFound
+from storage.catalog.errors import Conflict, InvalidState, NotFound, UploadQuotaExceeded
 from storage.catalog.models import EncodingStatus, Upload, UploadStatus
 
 DEFAULT_UPLOAD_TTL = timedelta(hours=24)
@@ -46,11 +47,14 @@ class Uploads(CatalogBase):
         content_type: str,
         ttl: timedelta = DEFAULT_UPLOAD_TTL,
         s3_upload_id: str | None = None,
+        quota: UploadQuota | None = None,
     ) -> Upload:
         """Open an upload of a video's source and move the video to `uploading`.
 
         Allowed while the video is pending, uploading or failed; an open upload of the same
-        video is aborted, since the newest upload is the one that gets ingested.
+        video is aborted, since the newest upload is the one that gets ingested. With `quota`,
+        the video's owner may have at most that many open (unexpired) uploads and bytes
+        declared by them, this one included: `UploadQuotaExceeded` otherwise.
         """
         allowed = (EncodingStatus.PENDING, EncodingStatus.UPLOADING, EncodingStatus.FAILED)
         insert = sql.SQL(
@@ -64,6 +68,8 @@ class Uploads(CatalogBase):
                 )
                 if status not in allowed:
                     raise InvalidState(f"video {video_id} is {status}; it takes no new upload")
+                if quota is not None:
+                    _check_quota(conn, video_id, size_bytes, quota)
                 conn.execute(
                     "UPDATE uploads SET status = 'aborted'"
                     " WHERE video_id = %s AND status = ANY(%s)",
@@ -206,3 +212,38 @@ def _settle_videos_after_upload_ended(conn: Connection, video_ids: Sequence[UUID
         """,
         (list(set(video_ids)),),
     )
+
+
+@dataclass(frozen=True)
+class UploadQuota:
+    """What one account may have on its way at once."""
+
+    open_uploads: int
+    bytes_in_flight: int
+
+
+def _check_quota(conn: Connection, video_id: UUID, size_bytes: int, quota: UploadQuota) -> None:
+    """Refuse an upload that would take the owner past `quota`. The owner's row is locked, so
+    that concurrent openings are counted one after another."""
+    owner = _row_value(conn, "videos", video_id, column="uploaded_by_user_id")
+    _row_value(conn, "users", owner, for_update=True)
+    row = conn.execute(
+        "SELECT count(*), coalesce(sum(u.size_bytes), 0) FROM uploads u"
+        " JOIN videos v ON v.id = u.video_id"
+        " WHERE v.uploaded_by_user_id = %s AND u.status = ANY(%s) AND u.expires_at > now()"
+        # The video's own open upload is aborted by the new one.
+        " AND u.video_id <> %s",
+        (owner, list(OPEN_UPLOAD_STATUSES), video_id),
+    ).fetchone()
+    assert row is not None
+    open_uploads, in_flight = int(row[0]), int(row[1])
+    if open_uploads + 1 > quota.open_uploads:
+        raise UploadQuotaExceeded(
+            f"{open_uploads} uploads are open; finish or wait for one (at most "
+            f"{quota.open_uploads})"
+        )
+    if in_flight + size_bytes > quota.bytes_in_flight:
+        raise UploadQuotaExceeded(
+            f"{in_flight} bytes are on their way in open uploads; with {size_bytes} more that is "
+            f"over {quota.bytes_in_flight}"
+        )

@@ -199,9 +199,12 @@ class ObjectStore(ABC):
         until `complete_multipart`."""
 
     @abstractmethod
-    def part_url(self, key: str, upload_id: str, number: int, expires_s: int) -> str:
+    def part_url(
+        self, key: str, upload_id: str, number: int, expires_s: int, length: int | None = None
+    ) -> str:
         """A presigned URL to PUT part `number` of the upload for `expires_s` seconds; the
-        answer's `ETag` header is what `complete_multipart` needs."""
+        answer's `ETag` header is what `complete_multipart` needs. With `length`, the URL takes
+        a body of exactly that many bytes (the length is part of what is signed)."""
 
     @abstractmethod
     def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> str:

@@ -306,7 +306,13 @@ class LocalObjectStore(ObjectStore):
             raise MultipartNotFound(key, upload_id)
         return directory, meta
 
-    def part_url(self, key: str, upload_id: str, number: int, expires_s: int) -> str:
+    def part_url(
+        self, key: str, upload_id: str, number: int, expires_s: int, length: int | None = None
+    ) -> str:
+        # The local store takes parts through `upload_part` only (`presigned_puts` is False):
+        # its part URLs are never served, so there is no body to hold to `length`.
+        if length is not None:
+            raise ValueError("local part URLs do not carry a length")
         check_presign(expires_s, "PUT")
         return self._signed_url(key, expires_s, "PUT", (upload_id, check_part_number(number)))
 

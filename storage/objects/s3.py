@@ -263,15 +263,20 @@ class S3ObjectStore(ObjectStore):
         )
         return str(created["UploadId"])
 
-    def part_url(self, key: str, upload_id: str, number: int, expires_s: int) -> str:
+    def part_url(
+        self, key: str, upload_id: str, number: int, expires_s: int, length: int | None = None
+    ) -> str:
         check_presign(expires_s, "PUT")
         validate_key(key)
-        params = {
+        params: dict[str, str | int] = {
             "Bucket": self.bucket,
             "Key": key,
             "UploadId": upload_id,
             "PartNumber": check_part_number(number),
         }
+        if length is not None:
+            # Signed as the Content-Length header: any other body length fails the signature.
+            params["ContentLength"] = length
         url: str = self.client.generate_presigned_url(
             "upload_part", Params=params, ExpiresIn=expires_s, HttpMethod="PUT"
         )

@@ -29,7 +29,8 @@ class UploadExpired(UploadError):
 
 
 class UploadConflict(UploadError):
-    """The upload is not in a state for this step: closed, finished, busy, or elsewhere."""
+    """The upload is not in a state for this step: closed, finished, busy, or elsewhere; or
+    the account has as many uploads open, or bytes on their way, as it may."""
 
 
 class InvalidChunk(UploadError):

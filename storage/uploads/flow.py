@@ -14,7 +14,15 @@ from pathlib import Path
 from uuid import UUID
 
 from media.containers import HEAD_BYTES, sniff_container
-from storage.catalog import OPEN_UPLOAD_STATUSES, Catalog, NotFound, Upload, Visibility
+from storage.catalog import (
+    OPEN_UPLOAD_STATUSES,
+    Catalog,
+    NotFound,
+    Upload,
+    UploadQuota,
+    UploadQuotaExceeded,
+    Visibility,
+)
 from storage.objects import (
     DEFAULT_CONTENT_TYPE,
     MAX_PARTS,
@@ -85,9 +93,16 @@ def source_key(video_id: UUID) -> str:
 
 
 def open_upload(
-    catalog: Catalog, store: ObjectStore, new: NewVideo, *, max_bytes: int, chunk_size: int
+    catalog: Catalog,
+    store: ObjectStore,
+    new: NewVideo,
+    *,
+    max_bytes: int,
+    chunk_size: int,
+    quota: UploadQuota | None = None,
 ) -> Ticket:
-    """Create the video and open the upload of its source; the ticket says where bytes go."""
+    """Create the video and open the upload of its source; the ticket says where bytes go.
+    With `quota`, the owner's open uploads are limited (`QuotaExceeded`)."""
     if new.size_bytes > max_bytes:
         raise UploadTooLarge("upload_too_large", f"uploads are at most {max_bytes} bytes")
     if not content_type_accepted(new.content_type):
@@ -101,13 +116,17 @@ def open_upload(
     )
     try:
         if store.presigned_puts:
-            return _open_multipart(catalog, store, video.id, new, chunk_size)
+            return _open_multipart(catalog, store, video.id, new, chunk_size, quota)
         upload = catalog.create_upload(
             video.id,
             object_key=source_key(video.id),
             size_bytes=new.size_bytes,
             content_type=new.content_type,
+            quota=quota,
         )
+    except UploadQuotaExceeded as exc:
+        catalog.delete_video(video.id)
+        raise UploadConflict("upload_quota_exceeded", str(exc)) from exc
     except BaseException:
         # No half-created video: without an upload it could never become anything.
         catalog.delete_video(video.id)
@@ -116,7 +135,12 @@ def open_upload(
 
 
 def _open_multipart(
-    catalog: Catalog, store: ObjectStore, video_id: UUID, new: NewVideo, chunk_size: int
+    catalog: Catalog,
+    store: ObjectStore,
+    video_id: UUID,
+    new: NewVideo,
+    chunk_size: int,
+    quota: UploadQuota | None,
 ) -> Ticket:
     key = source_key(video_id)
     multipart_id = store.start_multipart(key, DEFAULT_CONTENT_TYPE)
@@ -127,17 +151,24 @@ def _open_multipart(
             size_bytes=new.size_bytes,
             content_type=new.content_type,
             s3_upload_id=multipart_id,
+            quota=quota,
         )
     except BaseException:
         store.abort_multipart(key, multipart_id)
         raise
     size = part_size(new.size_bytes, chunk_size)
     expires_s = max(1, int((upload.expires_at - datetime.now(UTC)).total_seconds()))
+    # Each URL signs its part's length: it takes that many bytes, not the 5 GiB S3 allows.
     urls = tuple(
-        store.part_url(key, multipart_id, number, expires_s)
-        for number in range(1, math.ceil(new.size_bytes / size) + 1)
+        store.part_url(key, multipart_id, number, expires_s, length)
+        for number, length in enumerate(part_lengths(new.size_bytes, size), start=1)
     )
     return Ticket(upload, size, urls)
+
+
+def part_lengths(size_bytes: int, part_bytes: int) -> list[int]:
+    """The length of each part of a file of `size_bytes` sent in parts of `part_bytes`."""
+    return [min(part_bytes, size_bytes - start) for start in range(0, size_bytes, part_bytes)]
 
 
 @dataclass(frozen=True)

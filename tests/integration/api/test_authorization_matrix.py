@@ -349,9 +349,9 @@ MATRIX = [
     Row("POST", TAKEDOWN, "unknown", (401, 403, 403, 404, 403), fixed(video_id=UNKNOWN),
         {"reason": "matrix"}),
     Row("POST", RESTORE, "taken down", ADMIN, fresh_video("taken_down")),
-    # Uploads: anyone signed in starts one, only its owner completes it. The signed URL is the
-    # grant for the chunks, whoever holds it; without it nobody gets in.
-    Row("POST", "/api/v1/videos/upload/initiate", "new video", (401, 201, 201, 201, 201),
+    # Uploads: creators and admins start one, only its owner completes it. The signed URL is
+    # the grant for the chunks, whoever holds it; without it nobody gets in.
+    Row("POST", "/api/v1/videos/upload/initiate", "new video", (401, 403, 201, 201, 403),
         body={"title": "New", "size_bytes": 1000, "content_type": "video/mp4"}),
     Row("POST", COMPLETE, "owner's open upload", (401, 404, 409, 403, 404), upload_video),
     Row("HEAD", UPLOAD, "signed URL", ALL, signed_upload),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -43,7 +44,9 @@ def call(chunks: int, headers: list[tuple[bytes, bytes]]) -> tuple[int, dict[str
     app = LimitsAndHeaders(
         reads_the_whole_body, limit=LIMIT, upload_limit=10 * LIMIT, upload_prefix="/uploads/"
     )
-    asyncio.run(app(scope, receive, send))
+    # A thread of its own: the test process may already run an event loop (the browser tests').
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        thread.submit(asyncio.run, app(scope, receive, send)).result()
     body = json.loads(
         b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     )

@@ -35,7 +35,7 @@ class Account:
     headers: dict[str, str]
 
 
-def sign_in(catalog: Catalog, settings: Settings, role: Role = Role.VIEWER) -> Account:
+def sign_in(catalog: Catalog, settings: Settings, role: Role = Role.CREATOR) -> Account:
     """An account and its bearer header, made without the login route."""
     user = catalog.create_user(f"{role.value}-{secrets.token_hex(4)}@example.com", "x", role=role)
     token = start_session(catalog, settings, user).access_token
@@ -241,6 +241,47 @@ def test_initiate_refuses_oversized_and_non_video_uploads(
     assert catalog.list_videos_by_user(creator.id) == []
 
 
+def test_only_creators_and_admins_upload(
+    api: TestClient, catalog: Catalog, upload_settings: Settings
+) -> None:
+    body = {"title": "Mine", "size_bytes": 1000, "content_type": "video/mp4"}
+    viewer = sign_in(catalog, upload_settings, Role.VIEWER)
+    refused = api.post(INITIATE, json=body, headers=viewer.headers)
+    assert (refused.status_code, refused.json()["code"]) == (403, "creators_only")
+    assert catalog.list_videos_by_user(viewer.id) == []
+    for role in (Role.CREATOR, Role.ADMIN):
+        account = sign_in(catalog, upload_settings, role)
+        assert api.post(INITIATE, json=body, headers=account.headers).status_code == 201
+
+
+def test_an_account_has_a_bounded_number_of_uploads_and_bytes_on_their_way(
+    catalog: Catalog, upload_settings: Settings
+) -> None:
+    settings = upload_settings.model_copy(
+        update={"max_open_uploads": 2, "max_upload_bytes_in_flight": 5000}
+    )
+    with TestClient(create_app(settings)) as api:
+        creator = sign_in(catalog, settings)
+        first = initiate(api, creator, 2000)
+        initiate(api, creator, 2000)
+        body = {"title": "Third", "size_bytes": 100, "content_type": "video/mp4"}
+        third = api.post(INITIATE, json=body, headers=creator.headers)
+        assert (third.status_code, third.json()["code"]) == (409, "upload_quota_exceeded")
+        # Refused whole: no video is left behind without an upload.
+        assert len(catalog.list_videos_by_user(creator.id)) == 2
+        # Another creator has a quota of their own.
+        assert initiate(api, sign_in(catalog, settings), 2000)["method"] == "local"
+
+        other = sign_in(catalog, settings)
+        initiate(api, other, 4000)
+        over = api.post(INITIATE, json=body | {"size_bytes": 1001}, headers=other.headers)
+        assert (over.status_code, over.json()["code"]) == (409, "upload_quota_exceeded")
+
+        # An upload that ends frees its place.
+        catalog.abort_upload(UUID(str(first["upload_id"])))
+        assert api.post(INITIATE, json=body, headers=creator.headers).status_code == 201
+
+
 def test_text_file_uploaded_as_video_is_refused_on_complete(
     api: TestClient, catalog: Catalog, upload_settings: Settings
 ) -> None:
@@ -312,6 +353,9 @@ def test_s3_multipart_upload_with_presigned_parts(
         for part in parts:
             number = part["part_number"]
             data = source[(number - 1) * part_size : number * part_size]
+            # The URL signs the part's length: a longer body is refused, not stored.
+            longer = requests.put(part["url"], data=data + b"x" * 1024, timeout=30)
+            assert longer.status_code == 403, longer.text
             response = requests.put(
                 part["url"],
                 data=data,
