@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import cache
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
@@ -14,7 +16,7 @@ from api.deps import HistoryProvider
 from api.errors import install_error_handlers
 from api.limits import RateLimiter
 from api.media_runs import MediaRuns
-from api.middleware import LimitsAndHeaders
+from api.middleware import SECURITY_HEADERS, LimitsAndHeaders, content_security_policy
 from api.public_reads import PublicReads
 from api.recommendations import Recommendations
 from api.replica import LaggingReads
@@ -97,6 +99,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limit=settings.max_request_bytes,
         upload_limit=settings.upload_chunk_max_bytes,
         upload_prefix=f"{API_PREFIX}/uploads/",
+        headers=SECURITY_HEADERS
+        | {
+            "Content-Security-Policy": content_security_policy(
+                settings.cdn_base_url, _upload_urls(settings)
+            )
+        },
     )
 
     if settings.cors_origins:
@@ -124,6 +132,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(drm.router, prefix=API_PREFIX)
     # The CDN origin lives outside the versioned API: its URLs are baked into manifests.
     app.include_router(cdn.router)
+    app.add_api_route(
+        "/vendor/shaka-player/controls.css", shaka_controls_css, include_in_schema=False
+    )
     app.mount(
         "/vendor/shaka-player",
         StaticFiles(directory=SHAKA_PLAYER_DIR, check_dir=False),
@@ -133,3 +144,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # requests that the API answers with 405 and its `Allow` header.
     app.router.default = StaticFiles(directory=WEB_PAGES_DIR, html=True)
     return app
+
+
+# Shaka's stylesheet declares Roboto from Google's servers: the pages load nothing from other
+# origins (their content security policy forbids it), so the faces are left out.
+_REMOTE_FONT_FACE = re.compile(r"@font-face\s*\{[^}]*url\(\s*['\"]?https?:[^}]*\}")
+
+
+@cache
+def _shaka_controls_css() -> str:
+    css = (SHAKA_PLAYER_DIR / "controls.css").read_text()
+    return _REMOTE_FONT_FACE.sub("", css)
+
+
+def shaka_controls_css() -> Response:
+    """The player's stylesheet, without the fonts it would fetch from elsewhere."""
+    return Response(_shaka_controls_css(), media_type="text/css")
+
+
+def _upload_urls(settings: Settings) -> list[str]:
+    """Where the upload page sends presigned parts: the S3 endpoint (AWS's when none is set);
+    nowhere else with the local store, whose chunks go to the API."""
+    if settings.object_store != "s3":
+        return []
+    if settings.s3_endpoint_url:
+        return [settings.s3_endpoint_url]
+    region = settings.s3_region
+    return [
+        f"https://{settings.s3_bucket}.s3.{region}.amazonaws.com",
+        f"https://s3.{region}.amazonaws.com",
+    ]

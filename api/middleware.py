@@ -5,6 +5,9 @@ answer."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from urllib.parse import urlsplit
+
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,6 +23,37 @@ SECURITY_HEADERS = {
 }
 
 
+def content_security_policy(cdn_base_url: str, upload_urls: Sequence[str] = ()) -> str:
+    """What the pages may load: their own scripts and styles only (no inline code, so an
+    injected script does not run), media and images from this origin and the CDN's, and
+    uploads sent to the object store (`upload_urls`: where presigned parts go)."""
+    sources = " ".join(["'self'", *_origins([cdn_base_url])])
+    uploads = " ".join(["'self'", *_origins([cdn_base_url, *upload_urls])])
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            f"img-src {sources} data: blob:",
+            f"media-src {sources} blob:",
+            f"connect-src {uploads}",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+def _origins(urls: Sequence[str]) -> list[str]:
+    found = []
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme and parts.netloc:
+            found.append(f"{parts.scheme}://{parts.netloc}")
+    return list(dict.fromkeys(found))
+
+
 class BodyTooLarge(HTTPException):
     """The body read so far is over the limit: answered 413 by the app's handler of HTTP
     errors (or by `LimitsAndHeaders` when it reaches that far)."""
@@ -31,13 +65,23 @@ class BodyTooLarge(HTTPException):
 class LimitsAndHeaders:
     """413 for a body over the limit of its path (`upload_prefix` paths: `upload_limit`, the
     rest: `limit`), whether its length is declared or it streams without one (chunked), and
-    `SECURITY_HEADERS` unless a route set its own."""
+    `headers` (`SECURITY_HEADERS` and the pages' content security policy) unless a route set
+    its own."""
 
-    def __init__(self, app: ASGIApp, *, limit: int, upload_limit: int, upload_prefix: str) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limit: int,
+        upload_limit: int,
+        upload_prefix: str,
+        headers: Mapping[str, str] = SECURITY_HEADERS,
+    ) -> None:
         self.app = app
         self.limit = limit
         self.upload_limit = upload_limit
         self.upload_prefix = upload_prefix
+        self.headers = headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -47,7 +91,7 @@ class LimitsAndHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
+                for name, value in self.headers.items():
                     headers.setdefault(name, value)
             await send(message)
 

@@ -10,6 +10,7 @@ from playwright.sync_api import Page, expect
 
 from devstack.web import WEB_DIR, installed_digest, lock_digest
 from tests.e2e.site import Site, wait_for_playback
+from tests.fixtures.browser import Web
 
 PAGES = ("/", "/login.html", "/search.html", "/upload.html")
 EXTERNAL_URL = re.compile(r"""(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}""", re.IGNORECASE)
@@ -42,3 +43,33 @@ def test_no_page_names_another_origin() -> None:
     assert sources
     for path in sources:
         assert EXTERNAL_URL.findall(path.read_text()) == [], path
+
+
+def test_pages_run_under_a_policy_that_blocks_injected_scripts(
+    page: Page, site: Site, web: Web
+) -> None:
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    for path in PAGES:
+        response = page.goto(site.at(path))
+        assert response is not None
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        expect(page.locator("#account")).not_to_be_empty()
+    page.goto(site.watch_url(site.public))
+    wait_for_playback(page, 1.0)
+    # The pages' own scripts, styles and the player break no rule of it.
+    assert violations == []
+    # Markup that gets injected (through a field rendered unescaped, say) runs no script.
+    web.expect_console_error("Executing inline event handler violates")
+    page.evaluate(
+        """document.body.insertAdjacentHTML(
+            'beforeend', '<img src="data:," onerror="window.injected = true">')"""
+    )
+    page.wait_for_timeout(200)
+    assert page.evaluate("window.injected === undefined")
+    assert violations != []

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import Message, Receive, Scope, Send
 
-from api.middleware import LimitsAndHeaders
+from api.middleware import LimitsAndHeaders, content_security_policy
 
 LIMIT = 1000
 CHUNK = 100
@@ -70,3 +70,16 @@ def test_a_streamed_body_within_the_limit_reaches_the_app() -> None:
 def test_a_declared_length_over_the_limit_is_refused_unread() -> None:
     status, _, pulled = call(100, [(b"content-length", str(100 * CHUNK).encode())])
     assert (status, pulled) == (413, 0)
+
+
+def test_the_pages_policy_names_the_cdn_and_where_uploads_go_and_allows_no_inline_code() -> None:
+    policy = dict(
+        part.split(" ", 1)
+        for part in content_security_policy(
+            "https://cdn.example/media", ["http://127.0.0.1:19000", "https://cdn.example/x"]
+        ).split("; ")
+    )
+    assert policy["script-src"] == policy["style-src"] == "'self'"
+    assert policy["media-src"] == "'self' https://cdn.example blob:"
+    assert policy["connect-src"] == "'self' https://cdn.example http://127.0.0.1:19000"
+    assert policy["frame-ancestors"] == "'none'" and policy["object-src"] == "'none'"
