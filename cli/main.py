@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -131,8 +133,17 @@ def _api(settings: Settings, args: argparse.Namespace) -> int:
         port=args.port or settings.api_port,
         proxy_headers=True,
         server_header=False,
+        log_config=_api_log_config(uvicorn.config.LOGGING_CONFIG),
     )
     return 0
+
+
+def _api_log_config(base: dict[str, Any]) -> dict[str, Any]:
+    """uvicorn's logging, with the secrets of request URLs left out of the access log."""
+    config = copy.deepcopy(base)
+    config.setdefault("filters", {})["redact_secrets"] = {"()": "api.logs.RedactSecrets"}
+    config["handlers"]["access"].setdefault("filters", []).append("redact_secrets")
+    return config
 
 
 def _seed_events(settings: Settings, args: argparse.Namespace) -> int:

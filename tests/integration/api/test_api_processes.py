@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from uuid import uuid4
 
 import httpx
 import psutil
@@ -114,3 +115,16 @@ def test_two_workers_answer_from_two_processes(processes: Processes, tmp_path: P
         for _ in range(4):
             assert httpx.get(f"{url}/readyz").json()["dependencies"]["redis"] == "ok"
     assert not any(worker.is_running() for worker in workers)
+
+
+def test_the_access_log_keeps_no_token_or_signature(processes: Processes, tmp_path: Path) -> None:
+    server, url = api_server(processes.settings, tmp_path)
+    with server:
+        secret = "tok3n-" + secrets.token_hex(8)
+        assert httpx.get(f"{url}/cdn/t/{secret}/videos/x/v1/a.m3u8").status_code == 403
+        put = httpx.put(f"{url}/api/v1/uploads/{uuid4()}?expires=1&signature={secret}")
+        assert put.status_code in (400, 403, 404)
+        logged = server.log.read_text()
+    assert "/cdn/t/[redacted]/videos/x/v1/a.m3u8" in logged
+    assert "signature=[redacted]" in logged
+    assert secret not in logged
