@@ -299,7 +299,7 @@ def quality_scores(
             "[d1][r1]ssim;[d2][r2]psnr"
         )
         cmd: list[str] = [tools.ffmpeg(), "-hide_banner", "-nostdin", "-nostats", "-v", "info"]
-        cmd += ["-i", str(path), "-i", str(source), "-filter_complex", graph]
+        cmd += [*tools.local_input(path), *tools.local_input(source), "-filter_complex", graph]
         if max_duration_s is not None:
             cmd += ["-t", f"{max_duration_s:.3f}"]
         cmd += ["-f", "null", "-"]

@@ -185,7 +185,12 @@ def encrypt_cmaf(
             descriptors.append(",".join(fields))
         cmd: list[str] = [tools.packager(), *descriptors]
         cmd += ["--enable_raw_key_encryption"]
-        cmd += ["--keys", f"label=:key_id={key.key_id.hex()}:key={key.key.hex()}"]
+        # The content key goes in a flag file only its owner reads: on the command line, any
+        # process of the host would see it in /proc/<pid>/cmdline.
+        flags = scratch / "keys.flags"
+        flags.touch(mode=0o600)
+        flags.write_text(f"--keys=label=:key_id={key.key_id.hex()}:key={key.key.hex()}\n")
+        cmd += [f"--flagfile={flags}"]
         cmd += ["--protection_scheme", scheme, "--protection_systems", "CommonSystem"]
         # Packager has no ClearKey protection system; it writes a given pssh box beside the
         # Common PSSH into the init segments and the MPD.

@@ -186,7 +186,7 @@ def ffmpeg_command(
         for i, rung in enumerate(ladder.rungs)
     ]
     cmd = [tools.ffmpeg(), "-hide_banner", "-nostdin", "-y", "-v", "error"]
-    cmd += ["-i", str(source), "-filter_complex", ";".join(graph)]
+    cmd += [*tools.local_input(source), "-filter_complex", ";".join(graph)]
     cmd += ["-map_metadata", "-1", "-map_chapters", "-1"]
     for i in range(n):
         cmd += ["-map", f"[v{i}]"]

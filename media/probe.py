@@ -205,7 +205,8 @@ def probe(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS) -> Sour
 def _ffprobe(src: Path) -> dict[str, Any]:
     proc = tools.run(
         [tools.ffprobe(), "-v", "error", "-print_format", "json", "-show_format", "-show_streams"]
-        + [str(src)],
+        # As `tools.local_input`: only local files, whatever the upload names.
+        + ["-protocol_whitelist", "file", str(src)],
         check=False,
         timeout=PROBE_TIMEOUT_S,
     )
@@ -316,7 +317,7 @@ def _decode(src: Path, *, start: float | None, length: float | None) -> None:
     cmd = [tools.ffmpeg(), "-hide_banner", "-nostdin", "-v", "error"]
     if start is not None:
         cmd += ["-ss", f"{start:.3f}"]
-    cmd += ["-i", str(src), "-map", "0:v:0"]
+    cmd += [*tools.local_input(src), "-map", "0:v:0"]
     if length is not None:
         cmd += ["-t", f"{length:.3f}"]
     cmd += ["-progress", "pipe:1", "-nostats", "-f", "null", "-"]

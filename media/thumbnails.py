@@ -149,7 +149,8 @@ def make_thumbnails(
         poster_w, poster_h = _even(size[0]), _even(size[1])
     tools.run(
         [tools.ffmpeg(), "-hide_banner", "-nostdin", "-y", "-v", "error"]
-        + ["-ss", f"{chosen.time_s:.3f}", "-i", str(source), "-map", "0:v:0", "-frames:v", "1"]
+        + ["-ss", f"{chosen.time_s:.3f}", *tools.local_input(source), "-map", "0:v:0"]
+        + ["-frames:v", "1"]
         + ["-vf", f"scale={poster_w}:{poster_h},setsar=1", "-q:v", "2", str(poster)],
         timeout=TIMEOUT_S,
     )
@@ -168,7 +169,8 @@ def make_thumbnails(
         f"[sheet]tile={cols}x{rows}[sprites]"
     )
     proc = tools.run(
-        [tools.ffmpeg(), "-hide_banner", "-nostdin", "-y", "-v", "error", "-i", str(source)]
+        [tools.ffmpeg(), "-hide_banner", "-nostdin", "-y", "-v", "error"]
+        + tools.local_input(source)
         + ["-filter_complex", graph]
         + ["-map", "[sprites]", "-q:v", JPEG_QUALITY, str(out_dir / layout.SPRITE_PATTERN)]
         + ["-map", "[count]", "-f", "framemd5", "-"],
@@ -212,7 +214,7 @@ def frame_stats(source: Path, time_s: float) -> FrameStats:
     if time_s > 0:
         # Not at 0: a seek on a still image (the written poster) yields no frame at all.
         cmd += ["-ss", f"{time_s:.3f}"]
-    cmd += ["-i", str(source), "-map", "0:v:0", "-frames:v", "1"]
+    cmd += [*tools.local_input(source), "-map", "0:v:0", "-frames:v", "1"]
     cmd += ["-vf", "signalstats,metadata=mode=print:file=-", "-f", "null", "-"]
     proc = tools.run(cmd, timeout=TIMEOUT_S)
     values: dict[str, float] = {}

@@ -60,6 +60,12 @@ def packager() -> str:
     return _binary("REELFLOW_PACKAGER", "packager-linux-x64")
 
 
+def local_input(path: str | os.PathLike[str]) -> list[str]:
+    """ffmpeg's arguments to read `path`: an uploaded file could be a playlist or a concat list
+    naming URLs, so only local files may be opened through it."""
+    return ["-protocol_whitelist", "file", "-i", os.fspath(path)]
+
+
 def run(
     cmd: Sequence[str | os.PathLike[str]],
     *,
