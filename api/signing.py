@@ -100,6 +100,12 @@ class UrlSigner:
         token = _b64(_EXPIRES.pack(expires) + self._mac(PLAYBACK_PURPOSE, folder, expires))
         return SignedPrefix(folder, token, datetime.fromtimestamp(expires, UTC))
 
+    @staticmethod
+    def expires_of(token: str) -> int:
+        """When a token (one `verify` accepted) expires, in Unix seconds."""
+        (expires,) = _EXPIRES.unpack(_unb64(token)[: _EXPIRES.size])
+        return int(expires)
+
     def verify(self, token: str, path: str, now: float | None = None) -> bool:
         """True if `token` is unexpired and grants a folder that contains the key `path`."""
         if not _TOKEN_RE.fullmatch(token):

@@ -8,6 +8,7 @@ that is taken down or deleted stops serving at once, whatever tokens are still o
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from uuid import UUID
@@ -20,7 +21,7 @@ from api.deps import CatalogDep, SettingsDep, StoreDep
 from api.errors import ApiError, error
 from api.signing import UrlSigner
 from reelflow import layout
-from storage.catalog import Catalog, NotFound
+from storage.catalog import Catalog, NotFound, Video, Visibility
 from storage.objects import (
     MANIFEST_SUFFIXES,
     VERSION_RE,
@@ -32,10 +33,13 @@ from storage.objects import (
 
 router = APIRouter(prefix="/cdn", tags=["cdn"])
 
-# Objects under a version folder never change once published: caches may keep them for good.
-IMMUTABLE = "public, max-age=31536000, immutable"
-# Manifests are re-published in place when a version is published again; keep them briefly.
-MANIFEST_CACHE = "public, max-age=60"
+# Objects under a version folder never change once published; manifests are re-published in
+# place when a version is published again, so they are kept briefly. Either is kept no longer
+# than the token in its URL lasts (a cached answer would outlive the grant), and by the viewer's
+# browser only (`private`) when the video is not public: a shared cache would serve it to
+# anyone who has the URL.
+IMMUTABLE_S = 31_536_000
+MANIFEST_S = 60
 UNVERSIONED_CACHE = "no-cache"
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -96,13 +100,16 @@ def _position(digits: str) -> int:
     return _PAST_EVERY_END if len(stripped) > _POSITION_DIGITS else int(stripped)
 
 
-def cache_control(key: str) -> str:
+def cache_control(key: str, grant_left_s: int, shared: bool = True) -> str:
+    """How long, and by whom, the answer for `key` may be kept: `grant_left_s` is what is left
+    of the token's life; `shared` is False for a video that is not public."""
     parts = key.split("/")
     if len(parts) < 4 or parts[0] != layout.VIDEOS or not VERSION_RE.fullmatch(parts[2]):
         return UNVERSIONED_CACHE
-    if PurePosixPath(key).suffix.lower() in MANIFEST_SUFFIXES:
-        return MANIFEST_CACHE
-    return IMMUTABLE
+    manifest = PurePosixPath(key).suffix.lower() in MANIFEST_SUFFIXES
+    max_age = max(0, min(MANIFEST_S if manifest else IMMUTABLE_S, grant_left_s))
+    policy = f"{'public' if shared else 'private'}, max-age={max_age}"
+    return policy if manifest else f"{policy}, immutable"
 
 
 def _error(status: int, code: str, message: str, **headers: str) -> ApiError:
@@ -110,16 +117,19 @@ def _error(status: int, code: str, message: str, **headers: str) -> ApiError:
     return ApiError(status, code, message, headers=CORS_HEADERS | headers)
 
 
-def _check_video_serves(catalog: Catalog, key: str) -> None:
+def _video_served(catalog: Catalog, key: str) -> Video | None:
+    """The video `key` belongs to (None for other objects); 404 when it is gone or taken
+    down."""
     match = _VIDEO_KEY.match(key)
     if match is None:
-        return
+        return None
     try:
         video = catalog.get_video(UUID(match.group(1)))
     except (NotFound, ValueError):
         raise _error(404, "not_found", "object not found") from None
     if video.taken_down_at is not None:
         raise _error(404, "not_found", "object not found")
+    return video
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:
@@ -154,16 +164,19 @@ def serve(
         validate_key(key)
     except InvalidKey:
         raise _error(404, "not_found", "object not found") from None
-    if not UrlSigner.from_settings(settings).verify(token, key):
+    signer = UrlSigner.from_settings(settings)
+    if not signer.verify(token, key):
         raise _error(403, "invalid_token", "the playback URL is not valid or has expired")
-    _check_video_serves(catalog, key)
+    video = _video_served(catalog, key)
+    grant_left_s = int(signer.expires_of(token) - time.time())
+    shared = video is None or video.visibility == Visibility.PUBLIC
     try:
         info = store.stat(key)
     except ObjectNotFound:
         raise _error(404, "not_found", "object not found") from None
     headers = CORS_HEADERS | {
         "Accept-Ranges": "bytes",
-        "Cache-Control": cache_control(key),
+        "Cache-Control": cache_control(key, grant_left_s, shared),
         "Content-Type": guess_content_type(key),
     }
     if info.etag:

@@ -5,9 +5,6 @@ from __future__ import annotations
 import pytest
 
 from api.routes.cdn import (
-    IMMUTABLE,
-    MANIFEST_CACHE,
-    UNVERSIONED_CACHE,
     ByteRange,
     RangeNotSatisfiable,
     cache_control,
@@ -67,17 +64,26 @@ def test_ranges_past_the_end_are_not_satisfiable(header: str, size: int) -> None
 
 
 @pytest.mark.parametrize(
-    ("key", "policy"),
+    ("key", "grant_left_s", "shared", "policy"),
     [
-        (f"videos/1/{VERSION}/stream/r720/seg_00001.m4s", IMMUTABLE),
-        (f"videos/1/{VERSION}/thumbs/poster.jpg", IMMUTABLE),
-        (f"videos/1/{VERSION}/stream/master.m3u8", MANIFEST_CACHE),
-        (f"videos/1/{VERSION}/stream/manifest.MPD", MANIFEST_CACHE),
-        ("videos/1/CURRENT", UNVERSIONED_CACHE),
-        ("videos/1/not-a-version/stream/seg.m4s", UNVERSIONED_CACHE),
-        (f"uploads/1/{VERSION}/source", UNVERSIONED_CACHE),
-        (f"videos/1/{VERSION}", UNVERSIONED_CACHE),
+        (f"videos/1/{VERSION}/stream/r720/seg_00001.m4s", 21600, True,
+         "public, max-age=21600, immutable"),
+        (f"videos/1/{VERSION}/thumbs/poster.jpg", 10**9, True,
+         "public, max-age=31536000, immutable"),
+        (f"videos/1/{VERSION}/stream/master.m3u8", 21600, True, "public, max-age=60"),
+        (f"videos/1/{VERSION}/stream/manifest.MPD", 30, True, "public, max-age=30"),
+        # Not public: the viewer's browser only.
+        (f"videos/1/{VERSION}/stream/r720/seg_00001.m4s", 600, False,
+         "private, max-age=600, immutable"),
+        (f"videos/1/{VERSION}/stream/master.m3u8", 600, False, "private, max-age=60"),
+        (f"videos/1/{VERSION}/stream/master.m3u8", -5, False, "private, max-age=0"),
+        ("videos/1/CURRENT", 600, True, "no-cache"),
+        ("videos/1/not-a-version/stream/seg.m4s", 600, True, "no-cache"),
+        (f"uploads/1/{VERSION}/source", 600, True, "no-cache"),
+        (f"videos/1/{VERSION}", 600, True, "no-cache"),
     ],
-)
-def test_only_objects_under_a_version_are_kept_for_good(key: str, policy: str) -> None:
-    assert cache_control(key) == policy
+)  # fmt: skip
+def test_answers_are_kept_no_longer_than_their_grant_and_privately_when_not_public(
+    key: str, grant_left_s: int, shared: bool, policy: str
+) -> None:
+    assert cache_control(key, grant_left_s, shared) == policy
