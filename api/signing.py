@@ -3,9 +3,10 @@
 A playback token grants reading every object under one prefix, such as `videos/<id>/<version>/`.
 It travels in the path (`/cdn/t/<token>/<key>`), so the relative URIs of HLS playlists and DASH
 manifests (segments, media playlists, sprite sheets) resolve under the same token and inherit
-the grant of the manifest URL. The token is base64url(expires + HMAC-SHA256(secret, purpose,
-prefix, expires)) with `expires` as 8 bytes big-endian Unix seconds. It does not name its prefix:
-`verify` tries the folders that contain the requested key, a handful of HMACs.
+the grant of the manifest URL. The token is base64url(expires + rights + HMAC-SHA256(secret,
+purpose, prefix, expires, rights)) with `expires` as 8 bytes big-endian Unix seconds and `rights`
+(the video's rights version when the URL was signed) as 4. It does not name its prefix: `verify`
+tries the folders that contain the requested key, a handful of HMACs.
 
 Upload URLs carry `expires` and `signature` as query parameters over the upload id. Every MAC
 starts with a purpose string, so a signature made for one use is never accepted for another.
@@ -31,12 +32,13 @@ from storage.objects import InvalidKey, folder_of, validate_key
 if TYPE_CHECKING:
     from reelflow.settings import Settings
 
-PLAYBACK_PURPOSE = "reelflow-playback-v1"
+PLAYBACK_PURPOSE = "reelflow-playback-v2"
 UPLOAD_PURPOSE = "reelflow-upload-v1"
-_EXPIRES = struct.Struct(">Q")
+# A playback token's expiry (Unix seconds) and rights version, before its MAC.
+_HEADER = struct.Struct(">QI")
 _MAC_BYTES = hashlib.sha256().digest_size
-# 40 bytes in base64url without padding.
-_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{54}")
+# 44 bytes in base64url without padding.
+_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{59}")
 _SIGNATURE_RE = re.compile(r"[A-Za-z0-9_-]{43}")
 _EXPIRES_RE = re.compile(r"\d{1,12}")
 
@@ -89,22 +91,29 @@ class UrlSigner:
         message = f"{purpose}\n{subject}\n{expires}".encode()
         return hmac.new(self._secret, message, hashlib.sha256).digest()
 
-    def sign_prefix(self, prefix: str, ttl_s: int, now: float | None = None) -> SignedPrefix:
-        """A token for every key under the folder `prefix` for `ttl_s` seconds."""
+    def sign_prefix(
+        self, prefix: str, ttl_s: int, now: float | None = None, *, rights: int = 0
+    ) -> SignedPrefix:
+        """A token for every key under the folder `prefix` for `ttl_s` seconds, signed at the
+        video's `rights` version."""
         if ttl_s <= 0:
             raise ValueError(f"ttl_s must be positive, not {ttl_s}")
         folder = folder_of(prefix)
         if not folder:
             raise ValueError("a playback grant needs a non-empty prefix")
         expires = int(time.time() if now is None else now) + ttl_s
-        token = _b64(_EXPIRES.pack(expires) + self._mac(PLAYBACK_PURPOSE, folder, expires))
+        mac = self._playback_mac(folder, expires, rights)
+        token = _b64(_HEADER.pack(expires, rights) + mac)
         return SignedPrefix(folder, token, datetime.fromtimestamp(expires, UTC))
 
+    def _playback_mac(self, folder: str, expires: int, rights: int) -> bytes:
+        return self._mac(PLAYBACK_PURPOSE, f"{folder}\n{rights}", expires)
+
     @staticmethod
-    def expires_of(token: str) -> int:
-        """When a token (one `verify` accepted) expires, in Unix seconds."""
-        (expires,) = _EXPIRES.unpack(_unb64(token)[: _EXPIRES.size])
-        return int(expires)
+    def grant_of(token: str) -> tuple[int, int]:
+        """A token's expiry (Unix seconds) and rights version; for a token `verify` accepted."""
+        expires, rights = _HEADER.unpack(_unb64(token)[: _HEADER.size])
+        return int(expires), int(rights)
 
     def verify(self, token: str, path: str, now: float | None = None) -> bool:
         """True if `token` is unexpired and grants a folder that contains the key `path`."""
@@ -115,15 +124,15 @@ class UrlSigner:
         except InvalidKey:
             return False
         raw = _unb64(token)
-        (expires,) = _EXPIRES.unpack(raw[: _EXPIRES.size])
-        mac = raw[_EXPIRES.size :]
+        expires, rights = _HEADER.unpack(raw[: _HEADER.size])
+        mac = raw[_HEADER.size :]
         if len(mac) != _MAC_BYTES or expires < (time.time() if now is None else now):
             return False
         granted = False
         # Every candidate is compared, so the time taken does not tell which folder matched.
         for depth in range(1, len(segments)):
             folder = "/".join(segments[:depth]) + "/"
-            granted |= hmac.compare_digest(mac, self._mac(PLAYBACK_PURPOSE, folder, expires))
+            granted |= hmac.compare_digest(mac, self._playback_mac(folder, expires, rights))
         return granted
 
     def sign_upload(self, upload_id: UUID, expires: int) -> str:
@@ -164,13 +173,14 @@ def cdn_key(settings: Settings, url: str) -> str | None:
 
 
 def signed_poster_url(
-    settings: Settings, url: str | None, signer: UrlSigner | None = None
+    settings: Settings, url: str | None, signer: UrlSigner | None = None, *, rights: int = 0
 ) -> str | None:
-    """A poster on our CDN, signed on its own folder only: the poster of a premium video is
-    public while its streams are not. Any other URL is returned as it is."""
+    """A poster on our CDN, signed on its own folder only (the poster of a premium video is
+    public while its streams are not) at its video's `rights` version. Any other URL is
+    returned as it is."""
     key = cdn_key(settings, url) if url else None
     if key is None or "/" not in key:
         return url
     signer = signer or UrlSigner.from_settings(settings)
-    grant = signer.sign_prefix(key.rsplit("/", 1)[0], settings.signed_url_ttl_s)
+    grant = signer.sign_prefix(key.rsplit("/", 1)[0], settings.signed_url_ttl_s, rights=rights)
     return cdn_url(settings, grant, key)

@@ -145,7 +145,10 @@ def _etag_matches(header: str | None, etag: str) -> bool:
     responses={
         206: {"description": "The byte range asked for with `Range`"},
         304: {"description": "Not modified since the `If-None-Match` ETag"},
-        403: error("The token is not valid, has expired, or does not grant this path"),
+        403: error(
+            "The token is not valid, has expired, or does not grant this path; or the video's"
+            " visibility or takedown changed since it was signed (`rights_changed`)"
+        ),
         404: error("No such object, or its video was taken down or deleted"),
         416: error("The range starts past the end of the object"),
     },
@@ -168,7 +171,13 @@ def serve(
     if not signer.verify(token, key):
         raise _error(403, "invalid_token", "the playback URL is not valid or has expired")
     video = _video_served(catalog, key)
-    grant_left_s = int(signer.expires_of(token) - time.time())
+    expires, rights = signer.grant_of(token)
+    if video is not None and rights != video.rights_version:
+        # Signed before the video was made private or premium, taken down or restored.
+        raise _error(
+            403, "rights_changed", "who may watch this video has changed: get a new playback URL"
+        )
+    grant_left_s = int(expires - time.time())
     shared = video is None or video.visibility == Visibility.PUBLIC
     try:
         info = store.stat(key)

@@ -65,11 +65,15 @@ def _thumbnails(
 ) -> tuple[str | None, str | None]:
     """Signed poster and WebVTT thumbnail track URLs: a grant on the thumbnails folder only,
     since premium metadata (and so its poster) is public while its stream is not."""
-    poster_url = signed_poster_url(settings, video.thumbnail_url, signer)
+    poster_url = signed_poster_url(
+        settings, video.thumbnail_url, signer, rights=video.rights_version
+    )
     if video.published_version is None:
         return poster_url, None
     thumbs = signer.sign_prefix(
-        layout.thumbs_prefix(video.id, video.published_version), settings.signed_url_ttl_s
+        layout.thumbs_prefix(video.id, video.published_version),
+        settings.signed_url_ttl_s,
+        rights=video.rights_version,
     )
     return poster_url, cdn_url(settings, thumbs, thumbs.prefix + layout.VTT_NAME)
 
@@ -78,7 +82,11 @@ def _playback(
     video: Video, version: str, catalog: Catalog, settings: Settings, signer: UrlSigner
 ) -> PlaybackPublic:
     """Signed manifest URLs of the published `version`, and how to get its keys if encrypted."""
-    grant = signer.sign_prefix(layout.version_prefix(video.id, version), settings.signed_url_ttl_s)
+    grant = signer.sign_prefix(
+        layout.version_prefix(video.id, version),
+        settings.signed_url_ttl_s,
+        rights=video.rights_version,
+    )
     key_ids = {a.drm_key_id for a in catalog.list_stream_assets(video.id) if a.drm_key_id}
     drm = None
     if key_ids:

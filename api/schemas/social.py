@@ -36,7 +36,9 @@ class VideoCardPublic(BaseModel):
             id=video.id,
             title=video.title,
             tags=list(video.tags),
-            thumbnail_url=signed_poster_url(settings, video.thumbnail_url),
+            thumbnail_url=signed_poster_url(
+                settings, video.thumbnail_url, rights=video.rights_version
+            ),
             duration_s=video.duration_s,
             visibility=video.visibility,
             uploaded_by_user_id=video.uploaded_by_user_id,

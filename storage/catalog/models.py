@@ -115,6 +115,9 @@ class Video(_Model):
     published_at: datetime | None
     taken_down_at: datetime | None
     takedown_reason: str | None
+    # Moves on every change of visibility or takedown (a trigger): playback URLs signed at an
+    # older value no longer play.
+    rights_version: int = 0
 
 
 class NewStreamAsset(_Model):

@@ -339,6 +339,7 @@ MATRIX = [
     Row("GET", SIMILAR, "taken down", TAKEN_DOWN, video("taken_down")),
     Row("GET", SIMILAR, "unknown", only(404), fixed(video_id=UNKNOWN)),
     Row("GET", "/api/v1/videos/trending", "public ranking", ALL),
+    Row("GET", "/vendor/shaka-player/controls.css", "player stylesheet", ALL),
     Row("GET", "/api/v1/search", "listed videos", ALL),
     Row("PATCH", VIDEO, "public", (401, 403, 200, 200, 403), video("public"), RENAME),
     Row("PATCH", VIDEO, "private", (401, 404, 200, 200, 404), video("private"), RENAME),

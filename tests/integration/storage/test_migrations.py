@@ -49,7 +49,7 @@ def test_upgrade_creates_the_catalog_on_an_empty_database(empty_database_dsn: st
 
     migrate.upgrade(empty_database_dsn)
 
-    assert migrate.current(empty_database_dsn) == migrate.head() == "0006"
+    assert migrate.current(empty_database_dsn) == migrate.head() == "0007"
     assert tables(empty_database_dsn) == CATALOG_TABLES
 
 

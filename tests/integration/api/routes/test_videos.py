@@ -229,8 +229,35 @@ def test_takedown_stops_playback_and_restore_brings_it_back(published: Published
     after = get_video(p, p.premium, p.subscriber).json()
     assert after["visibility"] == "premium"
     assert after["playback"] is not None
-    assert fetch(p, before["hls_url"]).status_code == 200
+    # URLs from before the takedown stay refused; new ones play.
+    stale = fetch(p, before["hls_url"])
+    assert (stale.status_code, stale.json()["code"]) == (403, "rights_changed")
+    assert fetch(p, after["playback"]["hls_url"]).status_code == 200
     assert (
         p.client.post(license_path, json=licence, headers=p.subscriber.headers).status_code == 200
     )
     assert p.client.get(key_path, headers=p.subscriber.headers).status_code == 200
+
+
+def test_changing_who_may_watch_stops_the_urls_already_handed_out(published: Published) -> None:
+    p = published
+    before = get_video(p, p.public, None).json()
+    assert fetch(p, before["playback"]["hls_url"]).status_code == 200
+    assert fetch(p, before["poster_url"]).status_code == 200
+    edit = f"/api/v1/videos/{p.public}"
+    # The video is shared with other tests: whatever fails, the finally makes it public again.
+    try:
+        private = p.client.patch(edit, json={"visibility": "private"}, headers=p.owner.headers)
+        assert private.status_code == 200, private.text
+        for url in (before["playback"]["hls_url"], before["poster_url"]):
+            stale = fetch(p, url)
+            assert (stale.status_code, stale.json()["code"]) == (403, "rights_changed")
+        # The owner's new URLs play.
+        owners = get_video(p, p.public, p.owner).json()["playback"]
+        assert fetch(p, owners["hls_url"]).status_code == 200
+    finally:
+        public = p.client.patch(edit, json={"visibility": "public"}, headers=p.owner.headers)
+    assert public.status_code == 200
+    # Public again: new URLs play, those handed out before stay refused.
+    assert fetch(p, get_video(p, p.public, None).json()["playback"]["hls_url"]).status_code == 200
+    assert fetch(p, before["playback"]["hls_url"]).status_code == 403
