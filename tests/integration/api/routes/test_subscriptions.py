@@ -83,6 +83,16 @@ def deliver(
     return body
 
 
+def paid_invoice(invoice_id: str, subscription: str, period_end: int) -> dict[str, Any]:
+    """An `invoice.paid` event's invoice: the subscription's period paid until `period_end`."""
+    return {
+        "id": invoice_id,
+        "object": "invoice",
+        "parent": {"subscription_details": {"subscription": subscription}},
+        "lines": {"object": "list", "data": [{"period": {"end": period_end}}]},
+    }
+
+
 def secret_of(settings: Settings) -> str:
     return settings.stripe_webhook_secret.get_secret_value()
 
@@ -201,12 +211,7 @@ def test_webhook_events_move_the_subscription_and_the_entitlement(
     assert catalog.get_subscription(subscribed).status == SubscriptionStatus.PAST_DUE
     assert catalog.get_user(viewer.id).subscription_status == UserSubscriptionStatus.PAST_DUE
 
-    paid = {
-        "id": "in_2",
-        "object": "invoice",
-        "parent": {"subscription_details": {"subscription": subscribed}},
-        "lines": {"object": "list", "data": [{"period": {"end": renewed_until}}]},
-    }
+    paid = paid_invoice("in_2", subscribed, renewed_until)
     deliver(client, secret, "invoice.paid", paid)
     subscription = catalog.get_subscription(subscribed)
     assert subscription.status == SubscriptionStatus.ACTIVE
@@ -245,12 +250,7 @@ def test_an_event_older_than_the_last_applied_changes_nothing(
 ) -> None:
     secret = secret_of(api_settings)
     now = int(time.time())
-    paid = {
-        "id": "in_retried",
-        "object": "invoice",
-        "parent": {"subscription_details": {"subscription": subscribed}},
-        "lines": {"object": "list", "data": [{"period": {"end": now + 30 * 86400}}]},
-    }
+    paid = paid_invoice("in_retried", subscribed, now + 30 * 86400)
     failed = {"id": "in_2", "subscription": subscribed}
     deliver(client, secret, "invoice.payment_failed", failed, created=now)
     # Made a minute before the failure, delivered after it (Stripe's retries reorder).
