@@ -219,7 +219,16 @@ def test_takedown_and_restore(catalog: Catalog, video: Video) -> None:
     with pytest.raises(InvalidValue):
         catalog.take_down_video(video.id, " ")
     restored = catalog.restore_video(video.id)
-    assert restored.model_dump(exclude={"updated_at"}) == public.model_dump(exclude={"updated_at"})
+    changing = {"updated_at", "rights_version"}
+    assert restored.model_dump(exclude=changing) == public.model_dump(exclude=changing)
+    # Who may watch changed twice (taken down, restored); the second takedown changed nothing.
+    assert (taken_down.rights_version, again.rights_version, restored.rights_version) == (
+        public.rights_version + 1,
+        public.rights_version + 1,
+        public.rights_version + 2,
+    )
+    # Edits that leave who may watch alone leave the rights version alone.
+    assert catalog.update_video(video.id, title="Renamed").rights_version == restored.rights_version
     assert catalog.restore_video(video.id).taken_down_at is None
     with pytest.raises(NotFound):
         catalog.take_down_video(uuid4(), "gone")
