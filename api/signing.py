@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import quote
 from uuid import UUID
 
@@ -49,6 +49,14 @@ class Grant(StrEnum):
     VALID = "valid"
     INVALID = "invalid"
     EXPIRED = "expired"
+
+
+class PlaybackGrant(NamedTuple):
+    """What a verified playback token grants: until when (Unix seconds), and at which rights
+    version of its video it was signed."""
+
+    expires: int
+    rights: int
 
 
 @dataclass(frozen=True)
@@ -109,31 +117,26 @@ class UrlSigner:
     def _playback_mac(self, folder: str, expires: int, rights: int) -> bytes:
         return self._mac(PLAYBACK_PURPOSE, f"{folder}\n{rights}", expires)
 
-    @staticmethod
-    def grant_of(token: str) -> tuple[int, int]:
-        """A token's expiry (Unix seconds) and rights version; for a token `verify` accepted."""
-        expires, rights = _HEADER.unpack(_unb64(token)[: _HEADER.size])
-        return int(expires), int(rights)
-
-    def verify(self, token: str, path: str, now: float | None = None) -> bool:
-        """True if `token` is unexpired and grants a folder that contains the key `path`."""
+    def verify(self, token: str, path: str, now: float | None = None) -> PlaybackGrant | None:
+        """What `token` grants if it is unexpired and grants a folder that contains the key
+        `path`; else None."""
         if not _TOKEN_RE.fullmatch(token):
-            return False
+            return None
         try:
             segments = validate_key(path).split("/")
         except InvalidKey:
-            return False
+            return None
         raw = _unb64(token)
         expires, rights = _HEADER.unpack(raw[: _HEADER.size])
         mac = raw[_HEADER.size :]
         if len(mac) != _MAC_BYTES or expires < (time.time() if now is None else now):
-            return False
+            return None
         granted = False
         # Every candidate is compared, so the time taken does not tell which folder matched.
         for depth in range(1, len(segments)):
             folder = "/".join(segments[:depth]) + "/"
             granted |= hmac.compare_digest(mac, self._playback_mac(folder, expires, rights))
-        return granted
+        return PlaybackGrant(expires, rights) if granted else None
 
     def sign_upload(self, upload_id: UUID, expires: int) -> str:
         """The `signature` query parameter of an upload URL valid until `expires` (Unix s)."""

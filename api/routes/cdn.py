@@ -167,17 +167,16 @@ def serve(
         validate_key(key)
     except InvalidKey:
         raise _error(404, "not_found", "object not found") from None
-    signer = UrlSigner.from_settings(settings)
-    if not signer.verify(token, key):
+    grant = UrlSigner.from_settings(settings).verify(token, key)
+    if grant is None:
         raise _error(403, "invalid_token", "the playback URL is not valid or has expired")
     video = _video_served(catalog, key)
-    expires, rights = signer.grant_of(token)
-    if video is not None and rights != video.rights_version:
+    if video is not None and grant.rights != video.rights_version:
         # Signed before the video was made private or premium, taken down or restored.
         raise _error(
             403, "rights_changed", "who may watch this video has changed: get a new playback URL"
         )
-    grant_left_s = int(expires - time.time())
+    grant_left_s = int(grant.expires - time.time())
     shared = video is None or video.visibility == Visibility.PUBLIC
     try:
         info = store.stat(key)
