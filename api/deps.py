@@ -22,6 +22,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.breaker import CircuitBreaker
 from api.errors import ApiError
 from api.limits import RateLimiter
+from api.mailer import Mailer
 from api.media_runs import MediaRuns
 from api.public_reads import PublicReads
 from api.recommendations import Recommendations
@@ -142,6 +143,7 @@ RecommendationsDep = Annotated[
     Recommendations, Depends(_app_state("recommendations", Recommendations))
 ]
 MediaRunsDep = Annotated[MediaRuns, Depends(_app_state("media_runs", MediaRuns))]
+MailerDep = Annotated[Mailer, Depends(_app_state("mailer", Mailer))]
 LaggingReadsDep = Annotated[LaggingReads, Depends(_app_state("lagging", LaggingReads))]
 
 

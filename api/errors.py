@@ -123,3 +123,8 @@ def error(description: str) -> dict[str, Any]:
 INVALID_BODY = error("The body is not valid JSON or breaks a field's rules")
 UNAUTHENTICATED = error("No bearer access token, or it is invalid or expired")
 THROTTLED = error("Too many failed attempts recently; retry after `Retry-After` seconds")
+INVALID_LINK = error("The link is unknown, was used already or has expired")
+
+
+def invalid_link() -> ApiError:
+    return ApiError(400, "invalid_link", "the link is unknown, was used already or has expired")

@@ -51,6 +51,7 @@ class Policy:
 POLICIES: dict[str, Policy] = {
     "login": Policy({"address": Limit(30, 60), "account": Limit(10, 60)}),
     "register": Policy({"address": Limit(10, 600)}, fail_closed=True),
+    "password_reset": Policy({"address": Limit(10, 600)}, fail_closed=True),
     "upload": Policy({"address": Limit(120, 3600), "account": Limit(30, 3600)}),
     # A player reports every few seconds; an address may be a household or a campus.
     "watch": Policy({"address": Limit(6000, 60), "account": Limit(600, 60)}),

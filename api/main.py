@@ -15,6 +15,7 @@ from api.cache import SharedCache
 from api.deps import HistoryProvider
 from api.errors import install_error_handlers
 from api.limits import RateLimiter
+from api.mailer import Mailer
 from api.media_runs import MediaRuns
 from api.middleware import SECURITY_HEADERS, LimitsAndHeaders, content_security_policy
 from api.public_reads import PublicReads
@@ -69,9 +70,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.history = HistoryProvider(settings)
         app.state.history.start()
         app.state.recommendations.start()
+        app.state.mailer = Mailer(settings, app.state.catalog)
+        app.state.mailer.start()
         try:
             yield
         finally:
+            app.state.mailer.stop()
             app.state.recommendations.stop()
             app.state.history.close()
             app.state.lagging.close()

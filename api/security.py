@@ -68,11 +68,12 @@ def decode_access_token(token: str, secret: str) -> dict[str, Any]:
     return claims
 
 
-def new_refresh_token() -> tuple[str, bytes]:
-    """A refresh token for the client and the digest the catalog stores instead of it."""
+def new_secret_token() -> tuple[str, bytes]:
+    """A single-use secret for the client (a refresh token, a link sent by mail) and the digest
+    the catalog stores instead of it."""
     token = secrets.token_urlsafe(32)
-    return token, refresh_token_digest(token)
+    return token, secret_token_digest(token)
 
 
-def refresh_token_digest(token: str) -> bytes:
+def secret_token_digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()

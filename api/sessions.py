@@ -17,7 +17,7 @@ from api.security import (
     ACCESS_TOKEN_TTL,
     REFRESH_TOKEN_TTL,
     create_access_token,
-    new_refresh_token,
+    new_secret_token,
 )
 from reelflow.settings import Settings
 from storage.catalog import Catalog, User
@@ -79,7 +79,7 @@ def throttled_account(user: User | None, email: str) -> str:
 
 def start_session(catalog: Catalog, settings: Settings, user: User) -> TokenPublic:
     """Sign the user in: the access token and first refresh token of a new session."""
-    refresh_token, digest = new_refresh_token()
+    refresh_token, digest = new_secret_token()
     session_id = catalog.store_refresh_token(user.id, digest, datetime.now(UTC) + REFRESH_TOKEN_TTL)
     return session_tokens(settings, user, session_id, refresh_token)
 

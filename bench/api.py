@@ -68,7 +68,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # makes `bench.api:bare_app` importable by the bare app's uvicorn workers).
 sys.path[0] = str(PROJECT_ROOT)
 
-from api.security import REFRESH_TOKEN_TTL, create_access_token, new_refresh_token  # noqa: E402
+from api.security import REFRESH_TOKEN_TTL, create_access_token, new_secret_token  # noqa: E402
 from bench.scratch import publish_many_rows_only, scratch_settings  # noqa: E402
 from devstack.network import port_open  # noqa: E402
 from devstack.processes import Server, ServerError  # noqa: E402
@@ -351,7 +351,7 @@ def seed(settings: Settings, *, videos: int, users: int) -> World:
                 "COPY refresh_tokens (user_id, session_id, token_hash, expires_at) FROM STDIN"
             ) as copy:
                 for user_id, session_id in sessions:
-                    copy.write_row((user_id, session_id, new_refresh_token()[1], expires_at))
+                    copy.write_row((user_id, session_id, new_secret_token()[1], expires_at))
         # Statistics, as autovacuum would have gathered them on a database that grew slowly:
         # without them the planner guesses at the sizes of the tables just loaded.
         conn.execute("ANALYZE")

@@ -44,6 +44,20 @@ def _devstack_status(settings: Settings, _: argparse.Namespace) -> int:
     return 0 if all(s.ready for s in statuses) else 3
 
 
+def _devstack_mail(settings: Settings, args: argparse.Namespace) -> int:
+    from devstack.mail import MailSink
+
+    for message in MailSink(settings).messages()[-args.last :]:
+        body = message.get_payload(decode=True)
+        text = (
+            body.decode(message.get_content_charset() or "utf-8", "replace")
+            if isinstance(body, bytes)
+            else ""
+        )
+        print(f"To: {message['To']}\nSubject: {message['Subject']}\n\n{text}")
+    return 0
+
+
 def _bootstrap(settings: Settings, _: argparse.Namespace) -> int:
     from devstack.jars import fetch_all
     from devstack.stripe import ensure_stripe_mock
@@ -204,17 +218,20 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     devstack = commands.add_parser(
-        "devstack", help="local PostgreSQL, Cassandra, S3, Stripe, RabbitMQ and Redis servers"
+        "devstack", help="local PostgreSQL, Cassandra, S3, Stripe, RabbitMQ, Redis and mail servers"
     )
     actions = devstack.add_subparsers(dest="action", required=True)
     for name, handler, text in (
         ("up", _devstack_up, "start every service and wait until it answers (idempotent)"),
         ("down", _devstack_down, "stop the services this dev stack started"),
         ("status", _devstack_status, "show each service, its endpoint and log"),
+        ("mail", _devstack_mail, "print the newest messages the platform sent to the mail sink"),
     ):
         action = actions.add_parser(name, help=text)
         action.set_defaults(handler=handler)
-        if name != "down":  # down stops every node this stack started, whatever the ring
+        if name == "mail":
+            action.add_argument("--last", type=int, default=5, help="how many (default 5)")
+        elif name != "down":  # down stops every node this stack started, whatever the ring
             action.add_argument(
                 "--cassandra-nodes",
                 type=int,

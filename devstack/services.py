@@ -1,5 +1,5 @@
-"""The dev stack: the local PostgreSQL, Cassandra, S3, Stripe, RabbitMQ and Redis servers, started
-and stopped together.
+"""The dev stack: the local PostgreSQL, Cassandra, S3, Stripe, RabbitMQ, Redis and mail servers,
+started and stopped together.
 
 Each server is a `Service` (devstack/service.py), run by the process supervisor
 (devstack/processes.py); `up` is idempotent, `down` stops only what this stack started.
@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from devstack import cassandra
+from devstack.mail import MailSink
+from devstack.network import HOST
 from devstack.postgres import Postgres, PostgresReplica
 from devstack.processes import ServerError
 from devstack.rabbitmq import RabbitMQ
@@ -36,6 +38,9 @@ def services(settings: Settings, *, unconfigured: bool = False) -> list[Service]
     # Unset or empty: no cache, the API reads the databases for everything.
     if settings.redis_url is not None and settings.redis_url.get_secret_value():
         stack.append(Redis(settings))
+    # Another SMTP server named (a relay): nothing to run.
+    if settings.smtp_host == HOST and settings.smtp_security == "none":
+        stack.append(MailSink(settings))
     return stack
 
 

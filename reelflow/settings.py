@@ -136,6 +136,23 @@ class Settings(BaseSettings):
     # {"login:address": "30/60"} is 30 requests per 60 s from one client address.
     rate_limits: dict[str, str] = {}
 
+    # Transactional mail (address confirmation, password reset, a creator's video ready or
+    # failed) goes through this SMTP server: SendGrid, SES or any relay. `starttls` upgrades a
+    # plain connection (port 587), `tls` opens one (465), `none` is for the dev stack's mail
+    # sink on loopback only. Unset host: mail waits in the outbox, unsent.
+    smtp_host: str | None = "127.0.0.1"
+    smtp_port: int = Field(default=11025, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_s: float = Field(default=10.0, gt=0)
+    mail_from: str = "Reelflow <no-reply@reelflow.localhost>"
+    # How often each API process looks for mail to send (it looks at once after a request
+    # queues some), and how long a confirmation or reset link works.
+    mail_poll_s: float = Field(default=5.0, gt=0)
+    registration_ttl_s: int = Field(default=24 * 3600, ge=60)
+    password_reset_ttl_s: int = Field(default=3600, ge=60)
+
     stripe_api_key: SecretStr = SecretStr("sk_test_123")
     stripe_api_base: str | None = "http://127.0.0.1:12111"
     stripe_webhook_secret: SecretStr = SecretStr(LOCAL_SECRET_PREFIX + "stripe-webhook")
@@ -295,6 +312,11 @@ class Settings(BaseSettings):
         if self.stripe_api_base is not None and not _is_remote_https(self.stripe_api_base):
             # A live key would go to whatever listens there (stripe-mock answers "active").
             bad.append("REELFLOW_STRIPE_API_BASE (unset it for Stripe, or an https:// server)")
+        if not self.smtp_host:
+            bad.append("REELFLOW_SMTP_HOST (no mail could be sent)")
+        elif self.smtp_security == "none":
+            # Credentials and reset links would cross the network in the clear.
+            bad.append("REELFLOW_SMTP_SECURITY (starttls or tls)")
         if self.media_executor == "celery":
             bad += _distributed_secrets_missing(self)
         if self.redis_url is not None and _is_placeholder(

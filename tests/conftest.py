@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import secrets
 import signal
+from typing import TYPE_CHECKING
 
 import pytest
 
 from devstack import services
 from reelflow import connect
 from reelflow.settings import Settings
+
+if TYPE_CHECKING:
+    from tests.fixtures.mail import MailServer
 
 pytest_plugins = [
     "tests.fixtures.api",
@@ -25,6 +29,7 @@ pytest_plugins = [
     "tests.fixtures.lifecycle",
     "tests.fixtures.playback",
     "tests.fixtures.recommendations",
+    "tests.fixtures.mail",
 ]
 
 
@@ -42,9 +47,10 @@ def settings() -> Settings:
 
 
 @pytest.fixture(scope="session")
-def dev_stack(settings: Settings) -> Settings:
+def dev_stack(settings: Settings, mail_server: MailServer) -> Settings:
     """PostgreSQL, Cassandra and S3Proxy running (`make test` starts them; so does this), the
     dev stack's own keyspace migrated as `reelflow migrate` does it."""
     services.up(settings)
     connect.migrate_history(settings)
-    return settings
+    # Mail goes to the test's own server, where tests read it.
+    return settings.model_copy(update={"smtp_port": mail_server.port})

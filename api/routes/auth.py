@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Request, Response, status
 
-from api.deps import CatalogDep, CurrentUser, LimiterDep, SettingsDep
-from api.errors import INVALID_BODY, UNAUTHENTICATED, ApiError, error
-from api.schemas.users import LoginRequest, RefreshTokenRequest, TokenPublic
+from api.deps import CatalogDep, CurrentUser, LimiterDep, MailerDep, SettingsDep
+from api.errors import INVALID_BODY, INVALID_LINK, UNAUTHENTICATED, ApiError, error, invalid_link
+from api.limits import LIMITS_UNAVAILABLE, RATE_LIMITED
+from api.schemas.users import (
+    CheckYourMail,
+    LoginRequest,
+    PasswordResetFinish,
+    PasswordResetRequest,
+    RefreshTokenRequest,
+    TokenPublic,
+)
 from api.security import (
     REFRESH_TOKEN_TTL,
-    new_refresh_token,
-    refresh_token_digest,
+    hash_password,
+    new_secret_token,
+    secret_token_digest,
     verify_password,
 )
 from api.sessions import (
@@ -73,6 +82,48 @@ def login(
 
 
 @router.post(
+    "/password-reset",
+    response_model=CheckYourMail,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={422: INVALID_BODY, 429: RATE_LIMITED, 503: LIMITS_UNAVAILABLE},
+)
+def request_password_reset(
+    body: PasswordResetRequest,
+    request: Request,
+    catalog: CatalogDep,
+    settings: SettingsDep,
+    limiter: LimiterDep,
+    mailer: MailerDep,
+) -> CheckYourMail:
+    """Mail a link that sets a new password to the address, if it has an account (the answer
+    is the same when it has none)."""
+    limiter.check("password_reset", address=client_address(request))
+    token, digest = new_secret_token()
+    if catalog.start_password_reset(
+        body.email, token=token, digest=digest, ttl=timedelta(seconds=settings.password_reset_ttl_s)
+    ):
+        mailer.wake()
+    return CheckYourMail(
+        detail=f"if {body.email} has an account, a message was sent to it: open its link to go on"
+    )
+
+
+@router.post(
+    "/password-reset/confirm",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={400: INVALID_LINK, 422: INVALID_BODY},
+)
+def finish_password_reset(body: PasswordResetFinish, catalog: CatalogDep) -> None:
+    """Set a new password with the link of a reset: every session of the account ends."""
+    try:
+        catalog.finish_password_reset(
+            secret_token_digest(body.token), hash_password(body.new_password)
+        )
+    except NotFound as exc:
+        raise invalid_link() from exc
+
+
+@router.post(
     "/refresh",
     response_model=TokenPublic,
     responses={
@@ -87,10 +138,10 @@ def refresh(
     body: RefreshTokenRequest, response: Response, catalog: CatalogDep, settings: SettingsDep
 ) -> TokenPublic:
     """Exchange a refresh token for a new access token and refresh token (it works once)."""
-    refresh_token, digest = new_refresh_token()
+    refresh_token, digest = new_secret_token()
     try:
         user_id, session_id = catalog.rotate_refresh_token(
-            refresh_token_digest(body.refresh_token),
+            secret_token_digest(body.refresh_token),
             digest,
             datetime.now(UTC) + REFRESH_TOKEN_TTL,
         )
@@ -112,4 +163,4 @@ def logout(body: RefreshTokenRequest, user: CurrentUser, catalog: CatalogDep) ->
     """Sign out: revoke the refresh token, which ends its session and its access tokens."""
     # Someone else's or an unknown token is left alone and not reported, so signing out twice
     # is harmless and the answer says nothing about tokens the caller does not own.
-    catalog.revoke_refresh_token(refresh_token_digest(body.refresh_token), user_id=user.id)
+    catalog.revoke_refresh_token(secret_token_digest(body.refresh_token), user_id=user.id)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -20,15 +20,26 @@ from api.deps import (
     CurrentUser,
     HistoryDep,
     LimiterDep,
+    MailerDep,
     SettingsDep,
     history_errors,
 )
-from api.errors import INVALID_BODY, THROTTLED, UNAUTHENTICATED, ApiError, error
+from api.errors import (
+    INVALID_BODY,
+    INVALID_LINK,
+    THROTTLED,
+    UNAUTHENTICATED,
+    ApiError,
+    error,
+    invalid_link,
+)
 from api.limits import LIMITS_UNAVAILABLE, RATE_LIMITED
 from api.schemas.users import (
     PROFILE_DATA_MAX_BYTES,
+    CheckYourMail,
     CommentExport,
     HistoryEntryExport,
+    MailedLink,
     ProfileExport,
     SubscriptionExport,
     UserCreate,
@@ -37,10 +48,10 @@ from api.schemas.users import (
     UserUpdateMe,
     VideoExport,
 )
-from api.security import hash_password, verify_password
+from api.security import hash_password, new_secret_token, secret_token_digest, verify_password
 from api.sessions import LoginThrottle, client_address
 from reelflow.settings import Settings
-from storage.catalog import Catalog, EmailTaken, Role, Video
+from storage.catalog import Catalog, EmailTaken, NotFound, Role, Video
 
 log = logging.getLogger(__name__)
 
@@ -58,31 +69,61 @@ def _email_taken() -> ApiError:
 
 @router.post(
     "/register",
-    response_model=UserPublic,
-    status_code=status.HTTP_201_CREATED,
-    responses={
-        409: EMAIL_TAKEN,
-        422: INVALID_BODY,
-        429: RATE_LIMITED,
-        503: LIMITS_UNAVAILABLE,
-    },
+    response_model=CheckYourMail,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={422: INVALID_BODY, 429: RATE_LIMITED, 503: LIMITS_UNAVAILABLE},
 )
 def register(
-    body: UserCreate, request: Request, catalog: CatalogDep, limiter: LimiterDep
-) -> UserPublic:
-    """Create an account (a viewer, or a creator with `as_creator`); then sign in."""
+    body: UserCreate,
+    request: Request,
+    catalog: CatalogDep,
+    settings: SettingsDep,
+    limiter: LimiterDep,
+    mailer: MailerDep,
+) -> CheckYourMail:
+    """Ask for an account (a viewer, or a creator with `as_creator`): a link to create it is
+    mailed to the address, which confirms it is the caller's.
+
+    The answer is the same when the address has an account already (its owner is told so by
+    mail instead): registration does not tell who has an account.
+    """
     # Before the password is hashed: that is what an attacker would make us spend.
     limiter.check("register", address=client_address(request))
     profile: dict[str, Any] = {}
     if body.display_name is not None:
         profile["display_name"] = body.display_name
+    token, digest = new_secret_token()
+    # Hashed either way, so the time of the answer does not tell either.
+    queued = catalog.start_registration(
+        body.email,
+        hash_password(body.password),
+        role=Role.CREATOR if body.as_creator else Role.VIEWER,
+        profile_data=profile,
+        token=token,
+        digest=digest,
+        ttl=timedelta(seconds=settings.registration_ttl_s),
+    )
+    if queued:
+        mailer.wake()
+    return CheckYourMail(detail=f"a message was sent to {body.email}: open its link to go on")
+
+
+@router.post(
+    "/register/confirm",
+    response_model=UserPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        400: INVALID_LINK,
+        409: error("The address got an account since the link was sent"),
+        422: INVALID_BODY,
+    },
+)
+def confirm_registration(body: MailedLink, catalog: CatalogDep) -> UserPublic:
+    """Create the account whose registration link this is; then sign in."""
     try:
-        user = catalog.create_user(
-            body.email,
-            hash_password(body.password),
-            role=Role.CREATOR if body.as_creator else Role.VIEWER,
-            profile_data=profile,
-        )
+        user = catalog.confirm_registration(secret_token_digest(body.token))
+    except NotFound as exc:
+        raise invalid_link() from exc
     except EmailTaken as exc:
         raise _email_taken() from exc
     return UserPublic.model_validate(user)

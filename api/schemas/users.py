@@ -54,6 +54,26 @@ class UserCreate(_Request):
     as_creator: bool = False
 
 
+class MailedLink(_Request):
+    """The secret of a link sent by mail (the `token` of its `#token=…`)."""
+
+    token: str = Field(min_length=1, max_length=REFRESH_TOKEN_MAX_CHARS)
+
+
+class PasswordResetRequest(_Request):
+    email: str = Field(min_length=1, max_length=EMAIL_MAX_CHARS)
+
+
+class PasswordResetFinish(MailedLink):
+    new_password: Password
+
+
+class CheckYourMail(BaseModel):
+    """A request that ends in a message to the address, whether or not it has an account."""
+
+    detail: str
+
+
 class UserUpdateMe(_Request):
     """Fields to change; leave a field out to keep it.
 

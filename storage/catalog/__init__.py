@@ -10,6 +10,7 @@ aggregate, one module each, on the pool and transaction of `base`:
 - `uploads`: a source's upload and the encoding states it drives; `publishing`: stream assets
 - `drm_keys`, `billing` (plans, subscriptions, provider events), `comments`,
   `analytics_erasures`
+- `registrations`: accounts made and recovered by mail; `outbox`: the mail queued for sending
 
 The rows are the frozen models of `models`, the deliberate failures the errors of `errors`.
 """
@@ -56,7 +57,9 @@ from storage.catalog.models import (
     Video,
     Visibility,
 )
+from storage.catalog.outbox import MailOutbox, OutboxMail
 from storage.catalog.publishing import Publishing
+from storage.catalog.registrations import Registrations
 from storage.catalog.sessions import Sessions
 from storage.catalog.uploads import (
     AWAITING_INGEST_STATUSES,
@@ -92,6 +95,7 @@ __all__ = [
     "InvalidValue",
     "NewStreamAsset",
     "NotFound",
+    "OutboxMail",
     "Plan",
     "Role",
     "StreamAsset",
@@ -122,5 +126,7 @@ class Catalog(
     Billing,
     Comments,
     AnalyticsErasures,
+    Registrations,
+    MailOutbox,
 ):
     """Typed access to the catalog database over a connection pool."""

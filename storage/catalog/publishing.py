@@ -10,6 +10,7 @@ from psycopg import errors, sql
 from storage.catalog.base import CatalogBase, _all, _columns, _one, _row_value
 from storage.catalog.errors import InvalidValue
 from storage.catalog.models import NewStreamAsset, StreamAsset, Video
+from storage.catalog.videos import _tell_owner
 
 
 class Publishing(CatalogBase):
@@ -51,7 +52,10 @@ class Publishing(CatalogBase):
         ]
         with self._transaction() as conn:
             # The row lock serialises two publishing runs of the same video.
-            _row_value(conn, "videos", video_id, for_update=True)
+            first = (
+                _row_value(conn, "videos", video_id, column="published_version", for_update=True)
+                is None
+            )
             conn.execute(
                 "DELETE FROM stream_assets WHERE video_id = %s AND version = %s",
                 (video_id, version),
@@ -64,6 +68,8 @@ class Publishing(CatalogBase):
                     f"a stream asset names a DRM key that is not a key of video {video_id}"
                 ) from exc
             video = _one(conn, Video, publish, (version, thumbnail_url, duration_s, video_id))
+            if first:
+                _tell_owner(conn, video)
         self._changed("video", video_id)
         return video
 

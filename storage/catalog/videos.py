@@ -8,17 +8,20 @@ from uuid import UUID
 
 from psycopg import errors, sql
 
+from reelflow.mail import MailKind
 from storage.catalog.base import (
     CatalogBase,
     Connection,
     _all,
     _assignments,
     _columns,
+    _fetch_one,
     _one,
     _row_value,
 )
 from storage.catalog.errors import InvalidValue, NotFound
 from storage.catalog.models import EncodingStatus, Upload, Video, Visibility
+from storage.catalog.outbox import _enqueue_mail
 
 
 class Videos(CatalogBase):
@@ -109,7 +112,11 @@ class Videos(CatalogBase):
         query = sql.SQL(
             "UPDATE videos SET encoding_status = %s, failure_reason = %s WHERE id = %s RETURNING {}"
         ).format(_columns(Video))
-        video = self._row(Video, query, (status, failure_reason, video_id), f"video {video_id}")
+        with self._transaction() as conn:
+            before = _row_value(conn, "videos", video_id, column="encoding_status", for_update=True)
+            video = _one(conn, Video, query, (status, failure_reason, video_id))
+            if status == EncodingStatus.FAILED and before != EncodingStatus.FAILED:
+                _tell_owner(conn, video)
         self._changed("video", video_id)
         return video
 
@@ -136,7 +143,10 @@ class Videos(CatalogBase):
             "  ORDER BY u.created_at DESC, u.id DESC LIMIT 1)))"
             " RETURNING {}"
         ).format(_columns(Video, "v"))
-        video = self._first(Video, query, (reason, video_id, upload_id))
+        with self._transaction() as conn:
+            video = _fetch_one(conn, Video, query, (reason, video_id, upload_id))
+            if video is not None and video.encoding_status == EncodingStatus.FAILED:
+                _tell_owner(conn, video)
         if video is not None:
             self._changed("video", video_id)
         return video
@@ -191,6 +201,20 @@ class Videos(CatalogBase):
             video = _one(conn, Video, delete, (video_id,))
         self._changed("video", video_id)
         return video, uploads
+
+
+def _tell_owner(conn: Connection, video: Video) -> None:
+    """Queue the mail that tells the video's creator it is ready, or failed and why."""
+    payload = {"video_id": str(video.id), "title": video.title}
+    if video.encoding_status == EncodingStatus.FAILED:
+        _enqueue_mail(
+            conn,
+            MailKind.VIDEO_FAILED,
+            {**payload, "reason": video.failure_reason},
+            user_id=video.uploaded_by_user_id,
+        )
+    else:
+        _enqueue_mail(conn, MailKind.VIDEO_READY, payload, user_id=video.uploaded_by_user_id)
 
 
 def _videos_by_id(conn: Connection, video_ids: Iterable[UUID]) -> dict[UUID, Video]:

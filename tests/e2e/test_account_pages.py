@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 from playwright.sync_api import Page, expect
 
-from tests.e2e.site import Site, sign_in
+from tests.e2e.site import Site, Viewer, sign_in
+from tests.fixtures.mail import Inbox, link
 
 SESSION = "JSON.parse(localStorage.getItem('reelflow.session'))"
 
@@ -56,3 +57,28 @@ def test_signing_in_never_leaves_the_site_whatever_next_says(page: Page, site: S
         page.evaluate("localStorage.clear()")
     # A page of this site, with its query, is still where signing in leads.
     sign_in(page, site, viewer, next_path=f"/watch.html?v={site.public}")
+
+
+def test_a_forgotten_password_is_reset_from_the_mailed_link(
+    page: Page, site: Site, inbox: Inbox
+) -> None:
+    viewer = site.new_viewer()
+    page.goto(site.at("/login.html"))
+    page.get_by_role("link", name="Forgot your password?").click()
+    page.get_by_label("Email").fill(viewer.email)
+    page.get_by_role("button", name="Send the link").click()
+    expect(page.locator("#message")).to_contain_text("a message with the link is on its way")
+
+    (message,) = inbox.wait_for(viewer.email)
+    page.goto(link(message, "reset.html"))
+    expect(page).to_have_url(site.at("/reset.html"))
+    new_password = "a new password for the test"
+    page.get_by_label("New password").fill(new_password)
+    page.get_by_role("button", name="Set the password").click()
+    expect(page.locator("#message")).to_contain_text("Your password is set.")
+
+    sign_in(page, site, Viewer(viewer.id, viewer.email, new_password))
+    old = httpx.post(
+        site.at("/api/v1/auth/login"), json={"email": viewer.email, "password": viewer.password}
+    )
+    assert old.status_code == 401

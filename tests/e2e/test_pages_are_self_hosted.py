@@ -12,7 +12,7 @@ from devstack.web import WEB_DIR, installed_digest, lock_digest
 from tests.e2e.site import Site, wait_for_playback
 from tests.fixtures.browser import Web
 
-PAGES = ("/", "/login.html", "/search.html", "/upload.html")
+PAGES = ("/", "/login.html", "/search.html", "/upload.html", "/confirm.html", "/reset.html")
 EXTERNAL_URL = re.compile(r"""(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}""", re.IGNORECASE)
 
 

@@ -22,6 +22,7 @@ from storage.objects import S3ObjectStore
 from tests.e2e.site import UPLOAD_CHUNK_BYTES, Site, run_media_lifecycle, wait_for_playback
 from tests.fixtures.api_module import isolated_api_settings
 from tests.fixtures.browser import Web, bound_socket, serving, socket_url
+from tests.fixtures.mail import Inbox, link
 
 # A slow uplink, so that the upload is still going when the page closes after the first chunk.
 UPLOAD_BYTES_PER_S = 2 * UPLOAD_CHUNK_BYTES
@@ -65,16 +66,31 @@ def s3_site(
             store.delete_bucket()
 
 
-def register_creator(page: Page, site: Site | S3Site) -> None:
-    """Create an account on the login page, ticking "I want to upload videos"."""
+def register_creator(page: Page, site: Site | S3Site, inbox: Inbox) -> None:
+    """Create an account on the login page, ticking "I want to upload videos", open the link
+    the mail brings, and sign in."""
     page.goto(site.at("/login.html?next=/upload.html"))
     page.get_by_role("button", name="Create an account").click()
     form = page.locator("#register")
     email = f"creator-{secrets.token_hex(4)}@example.com"
+    password = secrets.token_urlsafe(12)
     form.get_by_label("Email").fill(email)
-    form.get_by_label("Password").fill(secrets.token_urlsafe(12))
+    form.get_by_label("Password").fill(password)
     form.get_by_label("I want to upload videos").check()
     form.get_by_role("button", name="Create account").click()
+    expect(page.locator("#message")).to_contain_text(f"We sent a message to {email}")
+
+    (message,) = inbox.wait_for(email)
+    page.goto(link(message, "confirm.html"))
+    expect(page.locator("#confirming")).to_have_text(f"Your account {email} is ready.")
+    # The link's secret is off the address bar (and the history) at once.
+    expect(page).to_have_url(site.at("/confirm.html"))
+
+    page.goto(site.at("/login.html?next=/upload.html"))
+    sign_in_form = page.locator("#sign-in")
+    sign_in_form.get_by_label("Email").fill(email)
+    sign_in_form.get_by_label("Password").fill(password)
+    sign_in_form.get_by_role("button", name="Sign in").click()
     page.wait_for_url(site.at("/upload.html"))
     expect(page.locator("#account .who")).to_have_text(email)
 
@@ -84,12 +100,12 @@ def is_chunk(response: Response) -> bool:
 
 
 def test_interrupted_upload_resumes_and_the_video_plays(
-    web: Web, page: Page, site: Site, tmp_path: Path
+    web: Web, page: Page, site: Site, inbox: Inbox, tmp_path: Path
 ) -> None:
     clip = make_clip(tmp_path / "holiday.mp4", width=320, height=180, duration_s=6.0)
     size = clip.stat().st_size
     assert size > 4 * UPLOAD_CHUNK_BYTES
-    register_creator(page, site)
+    register_creator(page, site, inbox)
 
     cdp = web.context.new_cdp_session(page)
     cdp.send("Network.enable")
@@ -157,10 +173,10 @@ def test_interrupted_upload_resumes_and_the_video_plays(
 
 
 def test_upload_to_s3_sends_parts_to_their_presigned_urls(
-    page: Page, s3_site: S3Site, tmp_path: Path
+    page: Page, s3_site: S3Site, inbox: Inbox, tmp_path: Path
 ) -> None:
     clip = make_clip(tmp_path / "clip.mp4", width=320, height=180, duration_s=2.0)
-    register_creator(page, s3_site)
+    register_creator(page, s3_site, inbox)
     part_urls: list[str] = []
     page.on("request", lambda r: part_urls.append(r.url) if r.method == "PUT" else None)
 

@@ -255,10 +255,16 @@ PLAN_BODY = {
 }
 SUBSCRIBE = {"plan_id": PLAN, "payment_method_id": "pm_card_visa"}
 FORGED = "A" * 54
+LINK = {"token": "an unknown link"}
+RESET = {"token": "an unknown link", "new_password": "long-enough-1"}
+
+
+def address(w: World) -> dict[str, Any]:
+    return {"email": f"new-{secrets.token_hex(4)}@example.com"}
 
 
 def register(w: World) -> dict[str, Any]:
-    return {"email": f"new-{secrets.token_hex(4)}@example.com", "password": "long-enough-1"}
+    return {**address(w), "password": "long-enough-1"}
 
 
 @dataclass(frozen=True)
@@ -317,7 +323,10 @@ MATRIX = [
     Row("GET", "/healthz", "liveness", ALL),
     Row("GET", "/readyz", "readiness", ALL),
     # Accounts: every route acts on the caller.
-    Row("POST", "/api/v1/users/register", "new email", only(201), body=register),
+    Row("POST", "/api/v1/users/register", "new email", only(202), body=register),
+    Row("POST", "/api/v1/users/register/confirm", "unknown link", only(400), body=LINK),
+    Row("POST", "/api/v1/auth/password-reset", "any address", only(202), body=address),
+    Row("POST", "/api/v1/auth/password-reset/confirm", "unknown link", only(400), body=RESET),
     Row("POST", "/api/v1/auth/login", "right password", ALL, body=lambda w: w.login),
     Row("POST", "/api/v1/auth/refresh", "unknown token", only(401), body=TOKEN),
     Row("POST", "/api/v1/auth/logout", "unknown token", (401, 204, 204, 204, 204), body=TOKEN),

@@ -29,6 +29,7 @@ from media.samples import make_clip
 from pipelines.sensors import upload_sensor
 from reelflow import connect
 from reelflow.settings import Settings
+from tests.fixtures.mail import Inbox, register_by_mail
 from tests.fixtures.media_pipeline import materialize_video, media_resources
 
 # Small chunks, so that the clip arrives in several and the interruption falls inside it.
@@ -75,16 +76,14 @@ def run_pipeline(settings: Settings, video_id: UUID) -> None:
 
 
 def test_register_upload_play_watch_export_erase(
-    api: TestClient, flow_settings: Settings, tmp_path: Path
+    api: TestClient, flow_settings: Settings, inbox: Inbox, tmp_path: Path
 ) -> None:
     email = f"creator-{secrets.token_hex(4)}@example.com"
     password = secrets.token_urlsafe(16)
-    registered = api.post(
-        f"{API}/users/register",
-        json={"email": email, "password": password, "display_name": "Ada", "as_creator": True},
+    registered = register_by_mail(
+        api, inbox, email=email, password=password, display_name="Ada", as_creator=True
     )
-    assert registered.status_code == 201, registered.text
-    assert "password" not in registered.text
+    assert registered["role"] == "creator"
     login = api.post(f"{API}/auth/login", json={"email": email, "password": password})
     assert login.status_code == 200, login.text
     me = {"Authorization": f"Bearer {login.json()['access_token']}"}
@@ -149,6 +148,9 @@ def test_register_upload_play_watch_export_erase(
     assert shown.status_code == 200, shown.text
     video = shown.json()
     assert video["encoding_status"] == "ready"
+    # The creator hears of it by mail, from the API's sender.
+    (ready,) = inbox.wait_for(email, 2)[1:]
+    assert ready["Subject"] == "Your video is ready: My first clip"
     assert video["title"] == "My first clip"
     assert video["description"] == "<b>bold</b> and 'quoted'; DROP TABLE videos;"
     assert video["tags"] == ["travel", "test"]

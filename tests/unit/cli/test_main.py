@@ -101,6 +101,7 @@ def test_status_of_a_stack_that_is_not_running_exits_3(
         ["s3proxy", "stopped"],
         ["rabbitmq", "stopped"],
         ["redis", "stopped"],
+        ["mail-sink", "stopped"],
     ]
 
 

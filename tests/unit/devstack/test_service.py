@@ -27,7 +27,7 @@ def test_default_ports_lie_outside_the_range_clients_take() -> None:
     rabbitmq = next(s for s in stack if isinstance(s, RabbitMQ))
     ports["rabbitmq distribution"] = rabbitmq.dist_port
     ports["rabbitmq epmd"] = rabbitmq.epmd.port
-    assert len(set(ports.values())) == len(ports) == 9
+    assert len(set(ports.values())) == len(ports) == 10
     assert {name: port for name, port in ports.items() if port in ephemeral} == {}
 
 

@@ -18,6 +18,9 @@ REAL_SECRETS = {
     "REELFLOW_POSTGRES_DSN": "postgresql://reelflow:5d1b9e3f7a2c8e4b@db.internal:5432/reelflow",
     # Unset: the Stripe library's own https://api.stripe.com.
     "REELFLOW_STRIPE_API_BASE": "",
+    "REELFLOW_SMTP_HOST": "smtp.sendgrid.net",
+    "REELFLOW_SMTP_PORT": "587",
+    "REELFLOW_SMTP_SECURITY": "starttls",
 }
 
 
@@ -82,7 +85,8 @@ def test_prod_refuses_local_placeholder_secrets(monkeypatch: pytest.MonkeyPatch)
         Settings()
     message = str(refused.value)
     assert "refuses to start" in message
-    for name in REAL_SECRETS:
+    # The dev stack's mail sink is plain SMTP: prod wants the relay's TLS.
+    for name in {*REAL_SECRETS} - {"REELFLOW_SMTP_HOST", "REELFLOW_SMTP_PORT"}:
         assert name in message
 
 
@@ -118,6 +122,9 @@ def test_prod_refuses_each_placeholder(monkeypatch: pytest.MonkeyPatch, placehol
         # stripe-mock, or anything else that is not Stripe over TLS, would get the live key.
         ("REELFLOW_STRIPE_API_BASE", "http://127.0.0.1:12111", "REELFLOW_STRIPE_API_BASE"),
         ("REELFLOW_STRIPE_API_BASE", "https://localhost:12112", "REELFLOW_STRIPE_API_BASE"),
+        # Mail that would cross the network in the clear, or could not be sent at all.
+        ("REELFLOW_SMTP_SECURITY", "none", "REELFLOW_SMTP_SECURITY"),
+        ("REELFLOW_SMTP_HOST", "", "REELFLOW_SMTP_HOST"),
         ("REELFLOW_STRIPE_API_BASE", "http://stripe.internal", "REELFLOW_STRIPE_API_BASE"),
     ],
 )

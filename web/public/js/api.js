@@ -47,7 +47,7 @@ function saveSession(tokens) {
   return session;
 }
 
-function forgetSession() {
+export function forgetSession() {
   localStorage.removeItem(SESSION_KEY);
 }
 
@@ -143,8 +143,24 @@ export async function signIn(email, password) {
   saveSession(await response.json());
 }
 
+/** Ask for an account: a link that creates it is mailed to the address. */
 export function register(account) {
   return request('POST', '/users/register', {body: account});
+}
+
+/** Create the account of a mailed registration link's token. */
+export function confirmRegistration(token) {
+  return request('POST', '/users/register/confirm', {body: {token}});
+}
+
+/** Ask for a password reset link by mail. */
+export function requestPasswordReset(email) {
+  return request('POST', '/auth/password-reset', {body: {email}});
+}
+
+/** Set a new password with a mailed reset link's token. */
+export function resetPassword(token, newPassword) {
+  return request('POST', '/auth/password-reset/confirm', {body: {token, new_password: newPassword}});
 }
 
 export async function signOut() {

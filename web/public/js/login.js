@@ -1,4 +1,4 @@
-// Sign in, or create an account and sign in with it; then back to where the visitor came from.
+// Sign in and go back to where the visitor came from, or ask for an account (confirmed by mail).
 
 import * as api from './api.js';
 import {notify, renderAccount} from './layout.js';
@@ -43,14 +43,30 @@ function submitting(form, handler) {
 
 submitting(signInForm, (data) => api.signIn(data.get('email'), data.get('password')));
 
-submitting(registerForm, async (data) => {
-  await api.register({
-    email: data.get('email'),
-    password: data.get('password'),
-    display_name: data.get('display_name') || undefined,
-    as_creator: data.get('as_creator') === 'on',
-  });
-  await api.signIn(data.get('email'), data.get('password'));
+registerForm.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const data = new FormData(registerForm);
+  const button = registerForm.querySelector('button[type="submit"]');
+  button.disabled = true;
+  try {
+    await api.register({
+      email: data.get('email'),
+      password: data.get('password'),
+      display_name: data.get('display_name') || undefined,
+      as_creator: data.get('as_creator') === 'on',
+    });
+    registerForm.reset();
+    toggle(false);
+    notify(
+      `We sent a message to ${data.get('email')}. Open the link in it to create your account, ` +
+        'then sign in here.',
+      'success',
+    );
+  } catch (error) {
+    notify(error.message, 'error');
+  } finally {
+    button.disabled = false;
+  }
 });
 
 document.getElementById('show-register').addEventListener('click', () => toggle(true));

@@ -19,8 +19,10 @@ from reelflow.settings import Settings
 from storage.catalog import BillingInterval, Catalog, Role, SubscriptionStatus
 from storage.history import History
 from tests.fixtures.api import Account
+from tests.fixtures.mail import Inbox, link_token, register_by_mail, text
 
 REGISTER = "/api/v1/users/register"
+CONFIRM = "/api/v1/users/register/confirm"
 LOGIN = "/api/v1/auth/login"
 REFRESH = "/api/v1/auth/refresh"
 ME = "/api/v1/users/me"
@@ -49,11 +51,14 @@ def ascii_json(body: object) -> bytes:
     return json.dumps(body).encode()
 
 
-def register(client: TestClient, email: str, **fields: Any) -> dict[str, Any]:
-    response = client.post(REGISTER, json={"email": email, "password": PASSWORD, **fields})
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
+@pytest.fixture
+def register(client: TestClient, inbox: Inbox) -> Callable[..., dict[str, Any]]:
+    """Register through the mailed link, with PASSWORD."""
+
+    def register(email: str, **fields: Any) -> dict[str, Any]:
+        return register_by_mail(client, inbox, email=email, password=PASSWORD, **fields)
+
+    return register
 
 
 def sign_in(client: TestClient, email: str, password: str = PASSWORD) -> dict[str, str]:
@@ -73,8 +78,10 @@ def watch(history: History, user_id: UUID, video_id: UUID, position_s: float) ->
     )
 
 
-def test_register_then_sign_in_then_read_me(client: TestClient) -> None:
-    created = register(client, "  Ann@Example.com ", display_name=" Ann ")
+def test_register_then_sign_in_then_read_me(
+    client: TestClient, register: Callable[..., dict[str, Any]]
+) -> None:
+    created = register("  Ann@Example.com ", display_name=" Ann ")
 
     assert set(created) == {
         "id",
@@ -93,9 +100,11 @@ def test_register_then_sign_in_then_read_me(client: TestClient) -> None:
     assert me.json() == created
 
 
-def test_registration_makes_viewers_or_creators_never_admins(client: TestClient) -> None:
-    assert register(client, "viewer@example.com")["role"] == "viewer"
-    assert register(client, "creator@example.com", as_creator=True)["role"] == "creator"
+def test_registration_makes_viewers_or_creators_never_admins(
+    client: TestClient, register: Callable[..., dict[str, Any]]
+) -> None:
+    assert register("viewer@example.com")["role"] == "viewer"
+    assert register("creator@example.com", as_creator=True)["role"] == "creator"
 
     for field in ({"role": "admin"}, {"is_admin": True}):
         response = client.post(
@@ -106,13 +115,21 @@ def test_registration_makes_viewers_or_creators_never_admins(client: TestClient)
     assert boss.status_code == 401
 
 
-def test_an_email_registers_once_in_any_letter_case(client: TestClient, catalog: Catalog) -> None:
-    first = register(client, "ann@example.com")
+def test_an_email_registers_once_in_any_letter_case(
+    client: TestClient, catalog: Catalog, inbox: Inbox, register: Callable[..., dict[str, Any]]
+) -> None:
+    first = register("ann@example.com")
 
     again = client.post(REGISTER, json={"email": "ANN@example.COM", "password": "other password"})
 
-    assert again.status_code == 409
-    assert again.json()["code"] == "email_taken"
+    # The same answer as for a new address: only the owner learns, by mail, that it has one.
+    assert again.status_code == 202, again.text
+    assert again.json() == {
+        "detail": "a message was sent to ANN@example.COM: open its link to go on"
+    }
+    told = inbox.wait_for("ann@example.com", 2)[1]
+    assert told["Subject"] == "You already have a Reelflow account"
+    assert "#token=" not in text(told)
     assert catalog.get_user_by_email("ann@example.com").id == UUID(first["id"])
     # The first password still signs in: the second registration changed nothing.
     sign_in(client, "ann@example.com")
@@ -158,10 +175,12 @@ def test_invalid_registrations_are_refused_with_the_field_named(
 
 
 def test_passwords_and_hashes_never_appear_in_responses(
-    client: TestClient, app_history: History
+    client: TestClient, app_history: History, inbox: Inbox
 ) -> None:
     new_password = "another long password"
     responses = [client.post(REGISTER, json={"email": "ann@example.com", "password": PASSWORD})]
+    link = link_token(inbox.wait_for("ann@example.com")[0], "confirm.html")
+    responses.append(client.post(CONFIRM, json={"token": link}))
     tokens = sign_in(client, "ann@example.com")
     responses += [
         client.get(ME, headers=bearer(tokens)),
@@ -180,10 +199,12 @@ def test_passwords_and_hashes_never_appear_in_responses(
         client.get(EXPORT, headers=bearer(tokens)),
     ]
 
-    assert [r.status_code for r in responses] == [201, 200, 200, 422, 409, 401, 200]
+    assert [r.status_code for r in responses] == [202, 201, 200, 200, 422, 202, 401, 200]
     for response in responses:
         for secret in (PASSWORD, new_password, "password_hash", "$argon2"):
             assert secret not in response.text
+    for message in inbox.to("ann@example.com"):
+        assert PASSWORD not in text(message)
 
 
 def test_me_is_always_the_caller(
@@ -309,8 +330,10 @@ def test_email_change_needs_the_password_and_a_free_address(
     assert same.status_code == 200
 
 
-def test_password_change_signs_out_every_session(client: TestClient) -> None:
-    register(client, "ann@example.com")
+def test_password_change_signs_out_every_session(
+    client: TestClient, register: Callable[..., dict[str, Any]]
+) -> None:
+    register("ann@example.com")
     phone, laptop = sign_in(client, "ann@example.com"), sign_in(client, "ann@example.com")
     new_password = "a brand new password"
 
@@ -436,6 +459,7 @@ def test_delete_erases_the_account_in_both_stores(
     catalog: Catalog,
     app_history: History,
     api_settings: Settings,
+    register: Callable[..., dict[str, Any]],
 ) -> None:
     ann, bob = make_account(), make_account(Role.CREATOR)
     video = catalog.create_video(bob.id, "Bob's film")
@@ -477,7 +501,7 @@ def test_delete_erases_the_account_in_both_stores(
     login = client.post(LOGIN, json={"email": ann.email, "password": ann.password})
     assert (login.status_code, login.json()["code"]) == (401, "invalid_credentials")
     # The address is free again.
-    assert register(client, ann.email)["id"] != str(ann.id)
+    assert register(ann.email)["id"] != str(ann.id)
     assert client.get(ME, headers=bob.headers).status_code == 200
 
 
@@ -515,7 +539,8 @@ def test_error_responses_are_documented(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     error_ref = {"$ref": "#/components/schemas/ErrorPublic"}
     expected = {
-        (REGISTER, "post"): {"201", "409", "422", "429", "503"},
+        (REGISTER, "post"): {"202", "422", "429", "503"},
+        (CONFIRM, "post"): {"201", "400", "409", "422"},
         (ME, "get"): {"200", "401"},
         (ME, "patch"): {"200", "401", "403", "409", "422", "429"},
         (ME, "delete"): {"204", "401", "503"},
@@ -524,7 +549,7 @@ def test_error_responses_are_documented(client: TestClient) -> None:
     for (path, method), statuses in expected.items():
         operation = paths[path][method]
         assert set(operation["responses"]) == statuses, (path, method)
-        for status in statuses - {"200", "201", "204"}:
+        for status in statuses - {"200", "201", "202", "204"}:
             content = operation["responses"][status]["content"]["application/json"]
             assert content["schema"] == error_ref
         assert operation["description"]
