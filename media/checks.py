@@ -369,7 +369,8 @@ def _packets(files: Sequence[Path]) -> tuple[str, list[_Packet]]:
     with drm.joined_stream(files) as path:
         proc = tools.run(
             [tools.ffprobe(), "-v", "error", "-of", "json"]
-            + ["-show_entries", "stream=index,codec_type:" + PACKET_FIELDS, str(path)],
+            + ["-show_entries", "stream=index,codec_type:" + PACKET_FIELDS]
+            + tools.local_probe_input(path),
             timeout=CHECK_TIMEOUT_S,
         )
     data = json.loads(proc.stdout or "{}")
@@ -423,7 +424,7 @@ def _is_init_segment(path: Path) -> bool:
 def _video_size(path: Path) -> tuple[int, int]:
     proc = tools.run(
         [tools.ffprobe(), "-v", "error", "-select_streams", "v:0", "-of", "json"]
-        + ["-show_entries", "stream=width,height", str(path)],
+        + ["-show_entries", "stream=width,height", *tools.local_probe_input(path)],
         timeout=CHECK_TIMEOUT_S,
     )
     streams = json.loads(proc.stdout or "{}").get("streams", [])

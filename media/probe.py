@@ -205,8 +205,7 @@ def probe(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS) -> Sour
 def _ffprobe(src: Path) -> dict[str, Any]:
     proc = tools.run(
         [tools.ffprobe(), "-v", "error", "-print_format", "json", "-show_format", "-show_streams"]
-        # As `tools.local_input`: only local files, whatever the upload names.
-        + ["-protocol_whitelist", "file", str(src)],
+        + tools.local_probe_input(src),
         check=False,
         timeout=PROBE_TIMEOUT_S,
     )
@@ -271,7 +270,7 @@ def _is_vfr(src: Path, nominal: Fraction | None, avg: Fraction | None) -> bool:
     proc = tools.run(
         [tools.ffprobe(), "-v", "error", "-select_streams", "v:0"]
         + ["-read_intervals", f"%+{VFR_SCAN_S:g}", "-show_entries", "packet=pts"]
-        + ["-of", "csv=p=0", str(src)],
+        + ["-of", "csv=p=0", *tools.local_probe_input(src)],
         timeout=PROBE_TIMEOUT_S,
         check=False,
     )

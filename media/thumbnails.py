@@ -233,7 +233,7 @@ def _display_size(source: Path) -> tuple[int, int]:
     proc = tools.run(
         [tools.ffprobe(), "-v", "error", "-select_streams", "v:0", "-of", "json"]
         + ["-show_entries", "stream=width,height,sample_aspect_ratio:stream_side_data=rotation"]
-        + [str(source)],
+        + tools.local_probe_input(source),
         timeout=TIMEOUT_S,
     )
     streams = json.loads(proc.stdout or "{}").get("streams", [])

@@ -66,6 +66,11 @@ def local_input(path: str | os.PathLike[str]) -> list[str]:
     return ["-protocol_whitelist", "file", "-i", os.fspath(path)]
 
 
+def local_probe_input(path: str | os.PathLike[str]) -> list[str]:
+    """ffprobe's arguments to read `path`, local files only (see `local_input`)."""
+    return ["-protocol_whitelist", "file", os.fspath(path)]
+
+
 def run(
     cmd: Sequence[str | os.PathLike[str]],
     *,

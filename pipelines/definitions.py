@@ -20,7 +20,12 @@ from pipelines.maintenance import clean_up_uploads, uploads_schedule
 from pipelines.recovery import media_cancel_sensor, media_failure_sensor, stalled_video_sensor
 from pipelines.resources import resources_for
 from pipelines.schedules import engagement_schedule, recommendations_schedule
-from pipelines.sensors import erasure_sensor, retrain_after_engagement, upload_sensor
+from pipelines.sensors import (
+    erasure_sensor,
+    protection_sensor,
+    retrain_after_engagement,
+    upload_sensor,
+)
 from reelflow.settings import Settings
 
 STAGES = [ingest, transcode, package, drm, thumbnails, publish, engagement, recommendations]
@@ -34,6 +39,7 @@ def build_definitions(settings: Settings) -> Definitions:
         schedules=[engagement_schedule, recommendations_schedule, uploads_schedule],
         sensors=[
             upload_sensor,
+            protection_sensor,
             erasure_sensor,
             retrain_after_engagement,
             media_failure_sensor,

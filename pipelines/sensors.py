@@ -1,7 +1,7 @@
-"""Sensors: completed uploads become video partitions and runs of the media lifecycle; an
-account's erasure re-runs the days its viewing was aggregated on; a successful day of viewing
-aggregates retrains the recommendation model (once per erasure, however many days it
-re-runs)."""
+"""Sensors: completed uploads become video partitions and runs of the media lifecycle, and so
+do premium videos still published in the clear; an account's erasure re-runs the days its
+viewing was aggregated on; a successful day of viewing aggregates retrains the recommendation
+model (once per erasure, however many days it re-runs)."""
 
 from dagster import (
     DagsterRunStatus,
@@ -21,7 +21,7 @@ from assets.ingest import VIDEO_PARTITIONS, videos
 from assets.resources import CatalogResource, ObjectStoreResource
 from pipelines.analytics_jobs import engagement_daily, train_recommendations
 from pipelines.jobs import media_lifecycle
-from reelflow.media_runs import UPLOAD_TAG, run_tags
+from reelflow.media_runs import PARTITION_TAG, UPLOAD_TAG, VIDEO_TAG, run_tags
 
 
 def upload_run_key(video_id: str, upload_id: str) -> str:
@@ -59,6 +59,35 @@ def upload_sensor(
             for video_id, upload_id in pending
         ],
         dynamic_partitions_requests=[videos.build_add_request(new_keys)] if new_keys else [],
+    )
+
+
+def protection_run_key(video_id: str, rights_version: int) -> str:
+    """The run key of the run that publishes a video encrypted after it became premium: one
+    per change of its rights, however many ticks see it."""
+    return f"{video_id}:protect:{rights_version}"
+
+
+@sensor(
+    job=media_lifecycle, minimum_interval_seconds=15, default_status=DefaultSensorStatus.RUNNING
+)
+def protection_sensor(
+    context: SensorEvaluationContext, catalog: CatalogResource
+) -> SensorResult | SkipReason:
+    """Process again every premium video still published in the clear (it was public when it
+    was published): its new version is encrypted, and the clear one stops being served."""
+    waiting = catalog.catalog.list_videos_awaiting_protection()
+    if not waiting:
+        return SkipReason("no premium video is published in the clear")
+    return SensorResult(
+        run_requests=[
+            RunRequest(
+                partition_key=str(video.id),
+                run_key=protection_run_key(str(video.id), video.rights_version),
+                tags={PARTITION_TAG: str(video.id), VIDEO_TAG: str(video.id)},
+            )
+            for video in waiting
+        ]
     )
 
 

@@ -85,3 +85,15 @@ class Publishing(CatalogBase):
             if not assets:
                 _row_value(conn, "videos", video_id)
             return assets
+
+    def list_videos_awaiting_protection(self, *, limit: int = 100) -> list[Video]:
+        """Premium videos whose published version still has streams in the clear: published
+        while public, then made premium. Each wants a run that publishes it encrypted."""
+        query = sql.SQL(
+            "SELECT {} FROM videos AS v WHERE v.visibility = 'premium'"
+            " AND v.encoding_status = 'ready' AND EXISTS ("
+            " SELECT 1 FROM stream_assets AS a WHERE a.video_id = v.id"
+            " AND a.version = v.published_version AND a.drm_key_id IS NULL)"
+            " ORDER BY v.updated_at, v.id LIMIT %s"
+        ).format(_columns(Video, "v"))
+        return self._rows(Video, query, (limit,))
