@@ -70,12 +70,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.history = HistoryProvider(settings)
         app.state.history.start()
         app.state.recommendations.start()
-        app.state.mailer = Mailer(settings, app.state.catalog)
+        # A connection of its own: requests never wait behind the mail, nor it behind them.
+        app.state.mailer = Mailer(settings, Catalog(settings.postgres_dsn, max_size=1))
         app.state.mailer.start()
         try:
             yield
         finally:
             app.state.mailer.stop()
+            app.state.mailer.catalog.close()
             app.state.recommendations.stop()
             app.state.history.close()
             app.state.lagging.close()

@@ -10,9 +10,11 @@ import pytest
 from pydantic import SecretStr
 
 from devstack import services
+from devstack.mail import MailSink
 from devstack.network import port_open
 from devstack.postgres import Postgres
 from devstack.processes import ServerError, group_members
+from reelflow.mail import MailKind, SmtpSender, compose
 from reelflow.settings import Settings
 
 SHARED = {service.name: service.port for service in services.services(Settings())}
@@ -32,6 +34,7 @@ def own_stack(settings: Settings) -> Iterator[Settings]:
         stripe_api_base=f"http://127.0.0.1:{PORTS['stripe-mock']}",
         broker_url=SecretStr(f"amqp://stacktest:stacktest-pw@127.0.0.1:{PORTS['rabbitmq']}//"),
         redis_url=SecretStr(f"redis://:stacktest-pw@127.0.0.1:{PORTS['redis']}/0"),
+        smtp_port=PORTS["mail-sink"],
     )
     yield stack
     services.down(stack)
@@ -47,6 +50,7 @@ def test_up_twice_status_and_down(own_stack: Settings) -> None:
         "stripe-mock",
         "rabbitmq",
         "redis",
+        "mail-sink",
     ]
     assert all(s.ready for s in first), first
     pids = {s.name: s.pid for s in first}
@@ -61,6 +65,7 @@ def test_up_twice_status_and_down(own_stack: Settings) -> None:
     assert reported["stripe-mock"].endpoint == f"http://127.0.0.1:{PORTS['stripe-mock']}"
     assert reported["rabbitmq"].endpoint == f"amqp://127.0.0.1:{PORTS['rabbitmq']}"
     assert reported["redis"].endpoint == f"redis://127.0.0.1:{PORTS['redis']}"
+    assert reported["mail-sink"].endpoint == f"smtp://127.0.0.1:{PORTS['mail-sink']}"
     assert all(s.state == "ready" and s.log.exists() for s in reported.values())
 
     # The configured role, password and database exist: the DSN works as written.
@@ -70,8 +75,17 @@ def test_up_twice_status_and_down(own_stack: Settings) -> None:
             "stacktest",
         )
 
+    # The mail sink keeps what it is sent, as `reelflow devstack mail` reads it.
+    message = compose(own_stack, MailKind.ACCOUNT_EXISTS, "ann@example.com", {})
+    sender = SmtpSender(own_stack)
+    with sender.open() as smtp:
+        sender.send(smtp, message)
+    (kept,) = MailSink(own_stack).messages()
+    assert (kept["To"], kept["Subject"]) == ("ann@example.com", message["Subject"])
+
     assert sorted(services.down(own_stack)) == [
         "cassandra",
+        "mail-sink",
         "postgres",
         "rabbitmq",
         "redis",

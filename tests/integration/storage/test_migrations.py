@@ -17,8 +17,11 @@ CATALOG_TABLES = {
     "comments",
     "drm_keys",
     "login_failures",
+    "mail_outbox",
+    "password_resets",
     "plans",
     "refresh_tokens",
+    "registrations",
     "stream_assets",
     "subscriptions",
     "trending_videos",
@@ -49,7 +52,7 @@ def test_upgrade_creates_the_catalog_on_an_empty_database(empty_database_dsn: st
 
     migrate.upgrade(empty_database_dsn)
 
-    assert migrate.current(empty_database_dsn) == migrate.head() == "0007"
+    assert migrate.current(empty_database_dsn) == migrate.head() == "0008"
     assert tables(empty_database_dsn) == CATALOG_TABLES
 
 
