@@ -8,8 +8,10 @@ implicit feedback: a rating >= 3.5 is a positive, weighted by the rating (comple
 rating / 5). Titles, genres and tags are the content. Tags a user put on a movie they rated in a
 split's test part are dropped for that split, so content cannot read the answer.
 
-Prints the metrics table of each split (``ml.evaluation.evaluate``) and, as its last two lines,
-NDCG@k of the served (hybrid) model next to the popularity baseline's.
+Prints the metrics table of each split (``ml.evaluation.evaluate``), 95 % bootstrap intervals
+(over viewers) of NDCG@k and of the served model's ratio to each baseline, and, as its last two
+lines, NDCG@k of the served model (the two-stage ranker) next to the popularity and trending
+baselines'.
 """
 
 from __future__ import annotations
@@ -19,13 +21,19 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from ml.evaluation import Split, evaluate, global_temporal_split, user_temporal_split
-from ml.models import (
-    ItemContent,
+from ml.evaluation import (
+    Split,
+    bootstrap_interval,
+    evaluate_by_user,
+    global_temporal_split,
+    user_temporal_split,
 )
-from ml.training import BASELINE, SERVED, evaluated_models, served_model
+from ml.models import ItemContent
+from ml.ranking import RankerRecommender
+from ml.training import BASELINE, SERVED, TRENDING, evaluated_models
 
 ROOT = Path(__file__).resolve().parent.parent
 POSITIVE = 3.5
@@ -76,22 +84,42 @@ def main() -> None:
         f"{interactions['item'].nunique()} items"
     )
     summary = []
-    for make_split in (user_temporal_split, global_temporal_split):
+    for make_split, inner in ((user_temporal_split, "user"), (global_temporal_split, "global")):
         split = make_split(interactions)
         content = load_content(args.data, split)
+        # The ranker learns from a split of its training interactions like the one it is
+        # tested on: each viewer's last part, or the last days for everyone.
+        models = evaluated_models(lambda inner=inner: RankerRecommender(inner_split=inner))
         t0 = time.perf_counter()
-        table = evaluate(evaluated_models(served_model), split, k=k, content=content)
+        table, per_user = evaluate_by_user(models, split, k=k, content=content)
         elapsed = time.perf_counter() - t0
         print(
             f"\nsplit={split.name}: {len(split.train)} train rows, {len(split.test)} test users, "
             f"{split.skipped_users} test users without history skipped, {elapsed:.1f}s"
         )
         print(table.drop(columns=["split"]).to_string(index=False, float_format="%.4f"))
+        print(f"95 % intervals, bootstrap over the {len(split.test)} viewers:")
+        for name in (SERVED, "hybrid", BASELINE, TRENDING):
+            low, high = bootstrap_interval(per_user[name], np.mean)
+            print(f"  ndcg@{k} {name:<10} [{low:.4f}, {high:.4f}]")
+        for baseline in (BASELINE, TRENDING):
+            pair = np.column_stack([per_user[SERVED], per_user[baseline]])
+            low, high = bootstrap_interval(pair, _ratio)
+            ratio = _ratio(pair)
+            print(f"  {SERVED} / {baseline} = {ratio:.2f}x [{low:.2f}, {high:.2f}]")
         by_model = table.set_index("model")[f"ndcg@{k}"]
-        summary.append((split.name, by_model[SERVED], by_model[BASELINE]))
+        summary.append((split.name, by_model[SERVED], by_model[BASELINE], by_model[TRENDING]))
     print(f"\nload average at end: {os.getloadavg()}")
-    for name, model, pop in summary:
-        print(f"ndcg@{k} split={name} model={model:.4f} popularity={pop:.4f}")
+    for name, model, pop, trending in summary:
+        print(
+            f"ndcg@{k} split={name} model={model:.4f} popularity={pop:.4f} trending={trending:.4f}"
+        )
+
+
+def _ratio(pair: np.ndarray) -> float:
+    """Mean NDCG of the first column over the second's."""
+    base = pair[:, 1].mean()
+    return float(pair[:, 0].mean() / base) if base > 0 else float("nan")
 
 
 if __name__ == "__main__":

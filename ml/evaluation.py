@@ -139,6 +139,22 @@ def evaluate(
     every model). Returns one row per model with ``precision@k``, ``recall@k``, ``ndcg@k``,
     ``map@k``, ``coverage@k``.
     """
+    return evaluate_by_user(
+        models, split, k=k, content=content, items=items, scheme=scheme, max_users=max_users
+    )[0]
+
+
+def evaluate_by_user(
+    models: Mapping[str, Recommender | Callable[[], Recommender]],
+    split: Split,
+    *,
+    k: int = 10,
+    content: Mapping[str, ItemContent] | None = None,
+    items: Sequence[str] | None = None,
+    scheme: Scheme = "bm25",
+    max_users: int | None = None,
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """``evaluate``, and each model's NDCG@k per scored user (the same users, in one order)."""
     catalogue = list(items) if items is not None else list(content or {})
     extra = sorted({i for s in split.test.values() for i in s})
     data = build_matrix(split.train, scheme, items=catalogue + extra)
@@ -147,12 +163,28 @@ def evaluate(
         users = sorted(random.Random(0).sample(users, max_users))
     rel = [split.test[u] for u in users]
     rows = []
+    per_user = {}
     for name, spec in models.items():
         model = spec() if callable(spec) and not isinstance(spec, Recommender) else spec
         model.fit(data, content)
         recs = recommend_ids(model, users, k)
         rows.append(_metrics(split.name, name, recs, rel, k, len(data.item_ids)))
-    return pd.DataFrame(rows)
+        per_user[name] = _per_user(ndcg_at_k, recs, rel, k)
+    return pd.DataFrame(rows), per_user
+
+
+def bootstrap_interval(
+    values: np.ndarray, statistic: Callable[[np.ndarray], float], *, resamples: int = 1000
+) -> tuple[float, float]:
+    """The 95 % percentile interval of ``statistic`` over users resampled with replacement
+    (``values`` has one row per user; a fixed seed, so a run repeats)."""
+    if len(values) == 0:
+        return (math.nan, math.nan)
+    rng = np.random.default_rng(0)
+    picks = rng.integers(0, len(values), size=(resamples, len(values)))
+    stats = np.array([statistic(values[p]) for p in picks])
+    low, high = np.percentile(stats, [2.5, 97.5])
+    return float(low), float(high)
 
 
 def recommend_ids(model: Recommender, users: Sequence[str], k: int) -> list[list[str]]:
@@ -177,6 +209,8 @@ class Lift:
     needed: int
     """Viewers the target half width asked for (more than ``users`` when too few were held out
     or the sample was capped)."""
+    baseline: str = ""
+    """The baseline the lift is over: the strongest of those compared."""
 
     @property
     def interval(self) -> tuple[float, float]:
@@ -188,7 +222,7 @@ def compare(
     split: Split,
     *,
     model: str,
-    baseline: str,
+    baselines: Sequence[str],
     k: int = 10,
     margin: float = 0.0,
     precision: float = 0.01,
@@ -196,8 +230,10 @@ def compare(
     pilot: int = 500,
 ) -> tuple[pd.DataFrame, Lift]:
     """Score fitted ``models`` on as many of ``split``'s viewers as it takes to tell whether
-    ``model`` beats ``baseline`` by ``margin``: until the 95 % interval of the lift lies on one
-    side of ``margin``, or is narrower than ``precision`` either side.
+    ``model`` beats the strongest of ``baselines`` by ``margin``: until the 95 % interval of the
+    lift lies on one side of ``margin``, or is narrower than ``precision`` either side.
+
+    The strongest baseline is the one with the best NDCG@k on the pilot viewers.
 
     A pilot of ``pilot`` viewers (a fixed random order) estimates the lift and the spread of the
     per-viewer difference; the sample then grows to ``(z * sd / max(|lift - margin|,
@@ -209,6 +245,7 @@ def compare(
     random.Random(0).shuffle(order)
     limit = len(order) if max_users is None else min(len(order), max_users)
     recs: dict[str, list[list[str]]] = {name: [] for name in models}
+    baseline = baselines[0]
 
     def score(users: Sequence[str]) -> np.ndarray:
         for name, fitted in models.items():
@@ -218,7 +255,12 @@ def compare(
             ndcg_at_k, recs[baseline], rel, k
         )
 
-    differences = score(order[: min(pilot, limit)])
+    score(order[: min(pilot, limit)])
+    rel = [split.test[u] for u in order[: len(recs[model])]]
+    baseline = max(baselines, key=lambda name: _mean(ndcg_at_k, recs[name], rel, k))
+    differences = _per_user(ndcg_at_k, recs[model], rel, k) - _per_user(
+        ndcg_at_k, recs[baseline], rel, k
+    )
     sd = float(differences.std(ddof=1)) if len(differences) > 1 else 0.0
     distance = abs(float(differences.mean()) - margin) if len(differences) else 0.0
     needed = max(len(differences), math.ceil((Z95 * sd / max(distance, precision)) ** 2))
@@ -230,7 +272,8 @@ def compare(
     n_items = len(next(iter(models.values())).item_ids) if models else 0
     table = pd.DataFrame([_metrics(split.name, n, r, rel, k, n_items) for n, r in recs.items()])
     mean = float(differences.mean()) if users else 0.0
-    return table, Lift(mean, Z95 * sd / math.sqrt(users) if users else math.inf, users, needed)
+    half_width = Z95 * sd / math.sqrt(users) if users else math.inf
+    return table, Lift(mean, half_width, users, needed, baseline)
 
 
 def _metrics(

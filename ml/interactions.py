@@ -33,6 +33,8 @@ class InteractionMatrix:
     """Last interaction time (epoch seconds) per (user, item); same sparsity as ``matrix``."""
     user_ids: list[str]
     item_ids: list[str]
+    signal: sp.csr_matrix | None = None
+    """The summed ``strength`` per (user, item) before weighting; same sparsity."""
     user_index: dict[str, int] = field(init=False)
     item_index: dict[str, int] = field(init=False)
 
@@ -114,7 +116,7 @@ def build_matrix(
         conf.data = 1.0 + alpha * np.log1p(conf.data)
     else:
         raise ValueError(f"unknown weighting scheme {scheme!r}")
-    return InteractionMatrix(conf.astype(np.float32), times, user_ids, item_ids)
+    return InteractionMatrix(conf.astype(np.float32), times, user_ids, item_ids, raw)
 
 
 def _universe(fixed: Sequence[str] | None, seen: pd.Series) -> list[str]:

@@ -175,6 +175,8 @@ class Recommender(ABC):
         meta = json.loads((src / "model.json").read_text())
         if cls is not Recommender and meta["kind"] != cls.kind:
             raise ValueError(f"{src} holds a {meta['kind']!r} model, not {cls.kind!r}")
+        from ml import ranking  # noqa: F401 - its kinds join KINDS
+
         target = KINDS[meta["kind"]] if cls is Recommender else cls
         model = target(**meta["params"])
         with np.load(src / "arrays.npz", allow_pickle=False) as z:
@@ -307,8 +309,10 @@ class ALSRecommender(Recommender):
         iterations: int = 15,
         random_state: int = 42,
         refit_iterations: int = 2,
+        half_life_days: float | None = None,
     ) -> None:
         super().__init__()
+        self.half_life_days = half_life_days
         self.factors = factors
         self.regularization = regularization
         self.alpha = alpha
@@ -347,9 +351,21 @@ class ALSRecommender(Recommender):
                 model.item_factors = _laid_out(
                     self.item_ids, start.item_index, start.item_factors, rng
                 )
-            model.fit(data.matrix, show_progress=False)
+            model.fit(self._weighted(data), show_progress=False)
         self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
+
+    def _weighted(self, data: InteractionMatrix) -> sp.csr_matrix:
+        """The confidences ALS learns from: with ``half_life_days``, each interaction's halves
+        with every half-life it lies before the newest, so tastes of late count most."""
+        if self.half_life_days is None or data.times.nnz == 0:
+            return data.matrix
+        age_s = data.times.data.max() - data.times.data
+        weighted = data.matrix.copy()
+        weighted.data = (
+            weighted.data * np.power(0.5, age_s / (self.half_life_days * 86_400.0))
+        ).astype(np.float32)
+        return weighted
 
     def _score_rows(self, rows: np.ndarray) -> np.ndarray:
         return (self.user_factors[rows] @ self.item_factors.T).astype(np.float64)
@@ -370,6 +386,7 @@ class ALSRecommender(Recommender):
             "iterations": self.iterations,
             "random_state": self.random_state,
             "refit_iterations": self.refit_iterations,
+            "half_life_days": self.half_life_days,
         }
 
     def _arrays(self) -> dict[str, np.ndarray]:

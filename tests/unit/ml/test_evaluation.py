@@ -116,7 +116,7 @@ def test_compare_scores_as_many_viewers_as_the_decision_needs() -> None:
         "als": ALSRecommender(factors=4).fit(data),
         "popularity": PopularityRecommender().fit(data),
     }
-    table, far = compare(models, split, model="als", baseline="popularity", pilot=20)
+    table, far = compare(models, split, model="als", baselines=["popularity"], pilot=20)
     # Far from a zero margin, the pilot decides.
     assert far.mean > 0.2 and far.users == far.needed == 20
     low, high = far.interval
@@ -126,9 +126,17 @@ def test_compare_scores_as_many_viewers_as_the_decision_needs() -> None:
     popularity = table.set_index("model").loc["popularity", "ndcg@10"]
     assert als - popularity == pytest.approx(far.mean)
     # A margin right at the lift needs more viewers than there are: all are scored, up to a cap.
-    _, close = compare(models, split, model="als", baseline="popularity", pilot=20, margin=far.mean)
+    _, close = compare(
+        models, split, model="als", baselines=["popularity"], pilot=20, margin=far.mean
+    )
     assert close.needed > len(split.test) == close.users
     _, capped = compare(
-        models, split, model="als", baseline="popularity", pilot=20, margin=far.mean, max_users=60
+        models,
+        split,
+        model="als",
+        baselines=["popularity"],
+        pilot=20,
+        margin=far.mean,
+        max_users=60,
     )
     assert capped.users == 60 and capped.half_width < far.half_width

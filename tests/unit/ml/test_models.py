@@ -21,6 +21,7 @@ from ml.models import (
     Recommender,
     load,
 )
+from ml.ranking import CooccurrenceRecommender, EaseRecommender, RankerRecommender
 
 DAY = 86_400.0
 
@@ -180,8 +181,11 @@ EVERY_KIND = pytest.mark.parametrize(
         ContentRecommender,
         lambda: PopularityRecommender(half_life_days=30),
         small_hybrid,
+        CooccurrenceRecommender,
+        EaseRecommender,
+        lambda: RankerRecommender(als={"factors": 4}),
     ],
-    ids=["als", "content", "popularity", "hybrid"],
+    ids=["als", "content", "popularity", "hybrid", "cooccurrence", "ease", "ranker"],
 )
 
 

@@ -1,0 +1,698 @@
+"""Two-stage recommendations: candidates from several generators, ordered by a learned ranker.
+
+Stage one asks each generator for its best items per viewer: ALS (recent interactions weigh
+more), item-item co-occurrence from the viewer's recent history, content similarity, the
+trending chart, and what was popular in the weeks before the viewer's last visit. Stage two is a
+LightGBM LambdaMART model (``lambdarank``, NDCG) over features of each (viewer, candidate): every
+generator's score and rank, the item's popularity at several half-lives, its age and how fully
+it is watched, the viewer's activity and how recent it is.
+
+The ranker learns from a time split of the training interactions themselves: the generators are
+fitted on the earlier part, and the later part says which candidates were right. Five rankers
+are learned, each choosing its number of trees by early stopping on the fifth of those viewers
+it did not learn from, and their scores are averaged. The period a caller evaluates
+on (the test split) is never seen: it is not in the interactions given to ``fit``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from typing import Any, Literal, Self
+
+import numpy as np
+import scipy.sparse as sp
+
+from ml.interactions import InteractionMatrix
+from ml.models import (
+    KINDS,
+    ALSRecommender,
+    ContentRecommender,
+    ItemContent,
+    PopularityRecommender,
+    Recommender,
+    Scored,
+    _cosine_top,
+    _top_rows,
+)
+
+DAY_S = 86_400.0
+InnerSplit = Literal["global", "user"]
+# Below this many viewers with a right candidate, no ranker is learned (ranks are fused).
+MIN_GROUPS = 10
+# Rankers learned, each with a fifth of the viewers held out to choose its number of trees.
+FOLDS = 5
+MIN_LEAF_ROWS = 20
+# Reciprocal rank fusion's constant (Cormack et al., 2009).
+FUSION_K = 60.0
+
+
+def _decay(age_s: np.ndarray, half_life_days: float) -> np.ndarray:
+    return np.power(0.5, np.maximum(age_s, 0.0) / (half_life_days * DAY_S))
+
+
+class CooccurrenceRecommender(Recommender):
+    """Item-item cosine similarity of who watched what; a viewer's items weigh by how recently
+    they watched them, back from their last interaction: ``half_life_days`` for its scores,
+    ``recent_half_life_days`` for ``recent_scores`` (the last session, mostly)."""
+
+    kind = "cooccurrence"
+
+    def __init__(
+        self,
+        half_life_days: float = 365.0,
+        recent_half_life_days: float = 1.0,
+        neighbours: int = 200,
+    ) -> None:
+        super().__init__()
+        self.half_life_days = half_life_days
+        self.recent_half_life_days = recent_half_life_days
+        self.neighbours = neighbours
+        self.similarity_matrix: sp.csr_matrix = sp.csr_matrix((0, 0), dtype=np.float32)
+        self.history: sp.csr_matrix = sp.csr_matrix((0, 0), dtype=np.float32)
+        self.recent: sp.csr_matrix = sp.csr_matrix((0, 0), dtype=np.float32)
+
+    def _fit(
+        self, data: InteractionMatrix, content: Mapping[str, ItemContent], start: Self | None
+    ) -> None:
+        binary = data.matrix.copy()
+        binary.data = np.ones_like(binary.data)
+        norms = np.sqrt(np.asarray(binary.sum(axis=0)).ravel())
+        scaled = binary @ sp.diags(np.where(norms > 0, 1.0 / np.maximum(norms, 1e-12), 0.0))
+        sim = sp.csr_matrix(scaled.T @ scaled, dtype=np.float32)
+        sim.setdiag(0.0)
+        sim.eliminate_zeros()
+        self.similarity_matrix = _keep_top(sim, self.neighbours)
+        self.history = _recency_weighted(data, self.half_life_days)
+        self.recent = _recency_weighted(data, self.recent_half_life_days)
+
+    def _score_rows(self, rows: np.ndarray) -> np.ndarray:
+        return np.asarray((self.history[rows] @ self.similarity_matrix).todense(), np.float64)
+
+    def recent_scores(self, rows: np.ndarray) -> np.ndarray:
+        return np.asarray((self.recent[rows] @ self.similarity_matrix).todense(), np.float64)
+
+    def similar(self, item: str, k: int = 10) -> Scored:
+        i = self.item_index.get(item)
+        if i is None:
+            return []
+        return _cosine_top(self.similarity_matrix, i, k, self.item_ids)
+
+    def _params(self) -> dict[str, Any]:
+        return {
+            "half_life_days": self.half_life_days,
+            "recent_half_life_days": self.recent_half_life_days,
+            "neighbours": self.neighbours,
+        }
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {
+            **_sparse("sim", self.similarity_matrix),
+            **_sparse("hist", self.history),
+            **_sparse("recent", self.recent),
+        }
+
+    def _restore(self, arrays: dict[str, np.ndarray], path: Path) -> None:
+        self.similarity_matrix = _unsparse("sim", arrays)
+        self.history = _unsparse("hist", arrays)
+        self.recent = _unsparse("recent", arrays)
+
+
+class EaseRecommender(Recommender):
+    """EASE (Steck, 2019): the item-item weights that best rebuild each viewer's history from
+    the rest of it, in closed form, ``B = I - P / diag(P)`` with ``P = (X'X + lambda I)^-1``.
+
+    The inverse costs the cube of the items it covers: the ``max_items`` most watched of those
+    seen at least ``min_count`` times. Others get no score (candidates come from elsewhere).
+    """
+
+    kind = "ease"
+
+    def __init__(
+        self, regularization: float = 200.0, min_count: int = 3, max_items: int = 3000
+    ) -> None:
+        super().__init__()
+        self.regularization = regularization
+        self.min_count = min_count
+        self.max_items = max_items
+        self.columns = np.zeros(0, np.int64)
+        self.weights = np.zeros((0, 0), np.float32)
+
+    def _fit(
+        self, data: InteractionMatrix, content: Mapping[str, ItemContent], start: Self | None
+    ) -> None:
+        binary = data.matrix.copy()
+        binary.data = np.ones_like(binary.data)
+        counts = np.asarray(binary.sum(axis=0)).ravel()
+        eligible = np.flatnonzero(counts >= self.min_count)
+        if len(eligible) > self.max_items:
+            eligible = np.sort(
+                eligible[np.argsort(-counts[eligible], kind="stable")][: self.max_items]
+            )
+        self.columns = eligible
+        x = sp.csr_matrix(binary[:, eligible], dtype=np.float64)
+        gram = (x.T @ x).toarray()
+        gram[np.diag_indices_from(gram)] += self.regularization
+        p = np.linalg.inv(gram)
+        b = -p / np.diag(p)[None, :]
+        np.fill_diagonal(b, 0.0)
+        self.weights = b.astype(np.float32)
+
+    def _score_rows(self, rows: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(rows), len(self.item_ids)))
+        if len(self.columns):
+            history = sp.csr_matrix(self.seen[rows][:, self.columns], dtype=np.float32)
+            history.data = np.ones_like(history.data)
+            out[:, self.columns] = history @ self.weights
+        return out
+
+    def similar(self, item: str, k: int = 10) -> Scored:
+        i = self.item_index.get(item)
+        at = np.searchsorted(self.columns, i) if i is not None else 0
+        if i is None or at >= len(self.columns) or self.columns[at] != i:
+            return []
+        s = np.full(len(self.item_ids), -np.inf)
+        s[self.columns] = self.weights[at]
+        s[i] = -np.inf
+        return self._top(np.where(s > 0, s, -np.inf), k)
+
+    def _params(self) -> dict[str, Any]:
+        return {
+            "regularization": self.regularization,
+            "min_count": self.min_count,
+            "max_items": self.max_items,
+        }
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {"columns": self.columns, "weights": self.weights}
+
+    def _restore(self, arrays: dict[str, np.ndarray], path: Path) -> None:
+        self.columns = arrays["columns"]
+        self.weights = arrays["weights"]
+
+
+def _recency_weighted(data: InteractionMatrix, half_life_days: float) -> sp.csr_matrix:
+    """Each viewer's confidences, weighed by how long before their last interaction each was."""
+    times = data.times.tocsr()
+    last = np.zeros(times.shape[0])
+    counts = np.diff(times.indptr)
+    has = counts > 0
+    last[has] = np.maximum.reduceat(times.data, times.indptr[:-1][has])
+    age = np.repeat(last, counts) - times.data
+    weighted = data.matrix.copy().astype(np.float32)
+    weighted.data = (weighted.data * _decay(age, half_life_days)).astype(np.float32)
+    return weighted
+
+
+def _keep_top(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
+    """Each row's ``k`` largest entries."""
+    m = m.tocsr()
+    rows, cols, vals = [], [], []
+    for r in range(m.shape[0]):
+        lo, hi = m.indptr[r], m.indptr[r + 1]
+        if hi - lo > k:
+            part = np.argpartition(-m.data[lo:hi], k - 1)[:k] + lo
+        else:
+            part = np.arange(lo, hi)
+        rows.append(np.full(len(part), r))
+        cols.append(m.indices[part])
+        vals.append(m.data[part])
+    if not rows:
+        return sp.csr_matrix(m.shape, dtype=np.float32)
+    return sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=m.shape,
+        dtype=np.float32,
+    )
+
+
+def _sparse(name: str, m: sp.csr_matrix) -> dict[str, np.ndarray]:
+    return {
+        f"{name}_data": m.data,
+        f"{name}_indices": m.indices,
+        f"{name}_indptr": m.indptr,
+        f"{name}_shape": np.asarray(m.shape, np.int64),
+    }
+
+
+def _unsparse(name: str, arrays: Mapping[str, np.ndarray]) -> sp.csr_matrix:
+    shape = tuple(int(x) for x in arrays[f"{name}_shape"])
+    return sp.csr_matrix(
+        (arrays[f"{name}_data"], arrays[f"{name}_indices"], arrays[f"{name}_indptr"]),
+        shape=shape,
+    )
+
+
+class ItemStats:
+    """What the ranker knows of each item and viewer at the end of the interactions."""
+
+    HALF_LIVES = (7.0, 30.0, 90.0, 365.0)
+    # The window, before a viewer's last interaction, whose popularity is "popular then".
+    THEN_HALF_LIFE = 30.0
+
+    def __init__(self, data: InteractionMatrix) -> None:
+        times = data.times.tocsr()
+        self.now = float(times.data.max()) if times.nnz else 0.0
+        cols = times.tocsc()
+        self.count = np.diff(cols.indptr).astype(np.float64)
+        self.trend = np.vstack(
+            [
+                np.asarray(
+                    sp.csr_matrix(
+                        (_decay(self.now - times.data, h), times.indices, times.indptr),
+                        shape=times.shape,
+                    ).sum(axis=0)
+                ).ravel()
+                for h in self.HALF_LIVES
+            ]
+        )
+        first = np.full(times.shape[1], self.now)
+        watched = self.count > 0
+        first[watched] = np.minimum.reduceat(cols.data, cols.indptr[:-1][watched])
+        self.age_days = (self.now - first) / DAY_S
+        signal = data.signal if data.signal is not None else data.matrix
+        sums = np.asarray(signal.sum(axis=0)).ravel()
+        # Shrunk towards the catalogue's mean, so an item seen twice is not the best there is.
+        prior = float(signal.data.mean()) if signal.nnz else 0.0
+        self.quality = (sums + 5.0 * prior) / (self.count + 5.0)
+        self.user_count = np.diff(times.indptr).astype(np.float64)
+        self.user_last = np.zeros(times.shape[0])
+        has = self.user_count > 0
+        self.user_last[has] = np.maximum.reduceat(times.data, times.indptr[:-1][has])
+        # Interactions per item and day: popularity at any viewer's time is a product with it.
+        day = np.floor(times.data / DAY_S).astype(np.int64)
+        self.first_day = int(day.min()) if len(day) else 0
+        days = (day.max() - self.first_day + 1) if len(day) else 1
+        self.by_day = sp.csr_matrix(
+            (np.ones(len(day)), (times.indices, day - self.first_day)),
+            shape=(times.shape[1], days),
+        )
+
+    def popular_then(self, rows: np.ndarray) -> np.ndarray:
+        """Per viewer (rows), each item's interactions in the weeks before their last one."""
+        days = np.arange(self.by_day.shape[1]) + self.first_day
+        last_day = np.floor(self.user_last[rows] / DAY_S)
+        age = (last_day[:, None] - days[None, :]) * DAY_S
+        weights = np.where(age >= 0, _decay(age, self.THEN_HALF_LIFE), 0.0)
+        return np.asarray(self.by_day @ weights.T).T
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "now": np.asarray([self.now, self.first_day]),
+            "count": self.count,
+            "trend": self.trend,
+            "age_days": self.age_days,
+            "quality": self.quality,
+            "user_count": self.user_count,
+            "user_last": self.user_last,
+            **_sparse("by_day", self.by_day),
+        }
+
+    @classmethod
+    def restore(cls, arrays: Mapping[str, np.ndarray]) -> ItemStats:
+        stats = cls.__new__(cls)
+        stats.now, first_day = (float(x) for x in arrays["now"])
+        stats.first_day = int(first_day)
+        for name in ("count", "trend", "age_days", "quality", "user_count", "user_last"):
+            setattr(stats, name, arrays[name])
+        stats.by_day = _unsparse("by_day", arrays)
+        return stats
+
+
+GENERATORS = ("als", "ease", "cooccurrence", "recent", "content", "trending", "then")
+# Without a ranker, the viewer's own generators are fused (the charts are for the cold).
+FUSED = ("als", "ease", "cooccurrence", "recent")
+FEATURES = [
+    *(f"{g}_score" for g in GENERATORS),
+    *(f"{g}_rank" for g in GENERATORS),
+    "log_count",
+    *(f"log_trend_{int(h)}" for h in ItemStats.HALF_LIVES),
+    "age_days",
+    "quality",
+    "user_log_count",
+    "user_idle_days",
+]
+
+
+class RankerRecommender(Recommender):
+    """Candidates from every generator, ordered by a LambdaMART ranker (module docstring)."""
+
+    kind = "ranker"
+
+    def __init__(
+        self,
+        per_generator: int = 100,
+        inner_split: InnerSplit = "global",
+        # The later part as long as a test period of a fifth of everything is: a quarter of the
+        # four fifths left before it.
+        inner_fraction: float = 0.25,
+        als: Mapping[str, Any] | None = None,
+        ease: Mapping[str, Any] | None = None,
+        cooccurrence: Mapping[str, Any] | None = None,
+        content: Mapping[str, Any] | None = None,
+        ranker: Mapping[str, Any] | None = None,
+        random_state: int = 7,
+        patience: int = 50,
+        max_train_users: int = 3000,
+    ) -> None:
+        super().__init__()
+        self.patience = patience
+        self.max_train_users = max_train_users
+        self.per_generator = per_generator
+        self.inner_split = inner_split
+        self.inner_fraction = inner_fraction
+        self.als_params = dict(als or {"half_life_days": 365.0})
+        self.ease_params = dict(ease or {})
+        self.cooccurrence_params = dict(cooccurrence or {})
+        self.content_params = dict(content or {})
+        # Small trees over many rows each: item features (counts, age) would otherwise let
+        # trees learn which items the training period liked rather than why (picked on the
+        # validation viewers of MovieLens-small; the test viewers never took part).
+        self.ranker_params = dict(
+            ranker
+            or {
+                "n_estimators": 400,
+                "learning_rate": 0.05,
+                "num_leaves": 7,
+                "min_child_samples": 500,
+                "subsample": 0.7,
+                "subsample_freq": 1,
+                "colsample_bytree": 0.5,
+                "reg_lambda": 10.0,
+            }
+        )
+        self.random_state = random_state
+        self.als = ALSRecommender(**self.als_params)
+        self.ease = EaseRecommender(**self.ease_params)
+        self.cooccurrence = CooccurrenceRecommender(**self.cooccurrence_params)
+        self.content = ContentRecommender(**self.content_params)
+        self.trending = PopularityRecommender(half_life_days=90.0)
+        self.stats: ItemStats | None = None
+        # (booster, trees) per fold; empty: the generators' ranks are fused instead.
+        self.rankers: list[tuple[Any, int]] = []
+
+    @property
+    def components(self) -> dict[str, Recommender]:
+        return {
+            "als": self.als,
+            "ease": self.ease,
+            "cooccurrence": self.cooccurrence,
+            "content": self.content,
+            "trending": self.trending,
+        }
+
+    # -- fitting ---------------------------------------------------------------------------
+
+    def _fit(
+        self, data: InteractionMatrix, content: Mapping[str, ItemContent], start: Self | None
+    ) -> None:
+        if start is not None and start.stats is not None:
+            # A ranker fitted on part of these interactions: its ranker stays, and its
+            # generators learn the rest (the evaluated model is the one served).
+            self.rankers = start.rankers
+            self._fit_generators(data, content, start)
+            return
+        earlier, labels = _inner_split(data, self.inner_split, self.inner_fraction)
+        stage = type(self)(**self._params())
+        stage._set_index(earlier.user_ids, earlier.item_ids, earlier.matrix)
+        stage._fit_generators(earlier, content, None)
+        self.rankers = stage._learn(labels, self.random_state)
+        # The generators served are fitted on everything, starting from the earlier ones.
+        self._fit_generators(data, content, stage)
+
+    def _fit_generators(
+        self, data: InteractionMatrix, content: Mapping[str, ItemContent], start: Self | None
+    ) -> None:
+        begun = start.components if start is not None else {}
+        for name, model in self.components.items():
+            model.fit(data, content, start=begun.get(name))
+        self.stats = ItemStats(data)
+
+    def _learn(self, labels: sp.csr_matrix, random_state: int) -> list[tuple[Any, int]]:
+        """Fit LambdaMART rankers on the candidates of the viewers with labels: one per fold
+        of ``FOLDS``, each stopping where the viewers of its fold, held out, are ranked best;
+        their scores are averaged. Empty when too few viewers have a right candidate."""
+        import lightgbm as lgb
+
+        users = np.flatnonzero(np.diff(labels.indptr) > 0)
+        users = users[self.stats.user_count[users] > 0] if self.stats is not None else users
+        rng = np.random.default_rng(random_state)
+        rng.shuffle(users)
+        x, y, groups = self._training_rows(np.sort(users[: self.max_train_users]), labels)
+        if len(groups) < MIN_GROUPS:
+            return []  # too few viewers to learn from: generator ranks are fused instead
+        params = dict(self.ranker_params)
+        # A leaf holds at least a share of the rows: enough on a small catalogue to split at all.
+        params["min_child_samples"] = int(
+            np.clip(len(y) // 200, MIN_LEAF_ROWS, params.get("min_child_samples", 500))
+        )
+        fold_of = np.arange(len(groups)) % FOLDS
+        rng.shuffle(fold_of)
+        rankers = []
+        for fold in range(FOLDS):
+            held = fold_of == fold
+            rows = np.repeat(held, groups)
+            ranker = lgb.LGBMRanker(
+                objective="lambdarank",
+                random_state=random_state + fold,
+                n_jobs=1,
+                verbose=-1,
+                **params,
+            )
+            ranker.fit(
+                x[~rows],
+                y[~rows],
+                group=np.asarray(groups)[~held],
+                eval_set=[(x[rows], y[rows])],
+                eval_group=[np.asarray(groups)[held]],
+                eval_at=[10],
+                callbacks=[lgb.early_stopping(self.patience, verbose=False)],
+            )
+            rankers.append((ranker.booster_, int(ranker.best_iteration_ or ranker.n_estimators)))
+        return rankers
+
+    def _training_rows(
+        self, users: np.ndarray, labels: sp.csr_matrix
+    ) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        xs, ys, groups = [], [], []
+        for lo in range(0, len(users), 256):
+            rows = users[lo : lo + 256]
+            cand, feats = self._candidate_features(rows, self._unseen(rows))
+            for n, r in enumerate(rows):
+                keep = cand[n] >= 0
+                items = cand[n][keep]
+                truth = np.zeros(len(items))
+                lo_, hi_ = labels.indptr[r], labels.indptr[r + 1]
+                truth[np.isin(items, labels.indices[lo_:hi_])] = 1.0
+                if truth.sum() == 0:  # nothing to learn from a viewer none of whose were found
+                    continue
+                xs.append(feats[n][keep])
+                ys.append(truth)
+                groups.append(len(items))
+        if not xs:
+            return np.zeros((0, len(FEATURES))), np.zeros(0), []
+        return np.vstack(xs), np.concatenate(ys), groups
+
+    # -- candidates and features -----------------------------------------------------------
+
+    def _unseen(self, rows: np.ndarray) -> np.ndarray:
+        seen = self.seen[rows]
+        unseen = np.ones(seen.shape, dtype=bool)
+        unseen[np.repeat(np.arange(len(rows)), np.diff(seen.indptr)), seen.indices] = False
+        return unseen
+
+    def _generator_scores(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        assert self.stats is not None
+        return {
+            "als": self.als._score_rows(rows),
+            "ease": self.ease._score_rows(rows),
+            "cooccurrence": self.cooccurrence._score_rows(rows),
+            "recent": self.cooccurrence.recent_scores(rows),
+            "content": self.content._score_rows(rows),
+            "trending": self.trending._score_rows(rows),
+            "then": self.stats.popular_then(rows),
+        }
+
+    def _candidate_features(
+        self, rows: np.ndarray, mask: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per viewer (rows), the candidate item indices (-1 padded) and their features."""
+        assert self.stats is not None
+        scores = self._generator_scores(rows)
+        n_items = mask.shape[1]
+        chosen = np.zeros((len(rows), n_items), dtype=bool)
+        ranks = {}
+        for name, s in scores.items():
+            masked = np.where(mask, s, -np.inf)
+            top, _ = _top_rows(masked, self.per_generator)
+            for n in range(len(rows)):
+                chosen[n, top[n][top[n] >= 0]] = True
+            order = np.argsort(-masked, axis=1, kind="stable")
+            rank = np.empty_like(order)
+            np.put_along_axis(rank, order, np.arange(n_items)[None, :], axis=1)
+            ranks[name] = rank
+        width = int(chosen.sum(axis=1).max()) if len(rows) else 0
+        cand = np.full((len(rows), width), -1, np.int64)
+        feats = np.zeros((len(rows), width, len(FEATURES)), np.float32)
+        st = self.stats
+        for n, r in enumerate(rows):
+            items = np.flatnonzero(chosen[n])
+            cand[n, : len(items)] = items
+            columns = [scores[g][n, items] for g in GENERATORS]
+            columns += [np.log1p(ranks[g][n, items]) for g in GENERATORS]
+            columns += [np.log1p(st.count[items])]
+            columns += [np.log1p(st.trend[h, items]) for h in range(len(ItemStats.HALF_LIVES))]
+            columns += [st.age_days[items], st.quality[items]]
+            columns += [
+                np.full(len(items), np.log1p(st.user_count[r])),
+                np.full(len(items), (st.now - st.user_last[r]) / DAY_S),
+            ]
+            feats[n, : len(items)] = np.column_stack(columns)
+        return cand, feats
+
+    # -- ranking ---------------------------------------------------------------------------
+
+    def _rank_rows(
+        self, rows: np.ndarray, mask: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        cand, feats = self._candidate_features(rows, mask)
+        idx = np.full((len(rows), k), -1, np.int64)
+        values = np.full((len(rows), k), -np.inf)
+        if cand.shape[1] == 0:
+            return idx, values
+        predicted = np.where(cand >= 0, self._predict(feats), -np.inf)
+        top, top_values = _top_rows(predicted, k)
+        for n in range(len(rows)):
+            valid = top[n] >= 0
+            idx[n, : valid.sum()] = cand[n, top[n][valid]]
+            values[n, : valid.sum()] = top_values[n][valid]
+        return idx, values
+
+    def _score_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The ranker's score of every candidate; items no generator proposed get -inf."""
+        mask = np.ones((len(rows), len(self.item_ids)), dtype=bool)
+        cand, feats = self._candidate_features(rows, mask)
+        out = np.full((len(rows), len(self.item_ids)), -np.inf)
+        if cand.shape[1]:
+            predicted = self._predict(feats)
+            for n in range(len(rows)):
+                valid = cand[n] >= 0
+                out[n, cand[n][valid]] = predicted[n][valid]
+        return out
+
+    def _predict(self, feats: np.ndarray) -> np.ndarray:
+        """The ranker's score of each candidate (viewers x candidates x features); without a
+        ranker, the reciprocal rank fusion of the generators' ranks."""
+        if not self.rankers:
+            ranks = [FEATURES.index(f"{g}_rank") for g in FUSED]
+            return (1.0 / (FUSION_K + np.expm1(feats[:, :, ranks]))).sum(axis=2)
+        flat = feats.reshape(-1, len(FEATURES))
+        total = sum(booster.predict(flat, num_iteration=trees) for booster, trees in self.rankers)
+        return (np.asarray(total) / len(self.rankers)).reshape(feats.shape[:2])
+
+    def _cold_scores(self) -> np.ndarray | None:
+        return self.trending.popularity
+
+    def recommend_from_history(
+        self,
+        history: Mapping[str, float],
+        k: int = 10,
+        exclude: Collection[str] = (),
+        *,
+        allowed: Collection[str] | None = None,
+    ) -> Scored:
+        return self.content.recommend_from_history(history, k, exclude, allowed=allowed)
+
+    def similar(self, item: str, k: int = 10) -> Scored:
+        return self.cooccurrence.similar(item, k) or self.content.similar(item, k)
+
+    # -- persistence -----------------------------------------------------------------------
+
+    def _params(self) -> dict[str, Any]:
+        return {
+            "per_generator": self.per_generator,
+            "inner_split": self.inner_split,
+            "inner_fraction": self.inner_fraction,
+            "als": self.als_params,
+            "ease": self.ease_params,
+            "cooccurrence": self.cooccurrence_params,
+            "content": self.content_params,
+            "ranker": self.ranker_params,
+            "random_state": self.random_state,
+            "patience": self.patience,
+            "max_train_users": self.max_train_users,
+        }
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        assert self.stats is not None
+        return {**self.stats.arrays(), "trees": np.asarray([t for _, t in self.rankers], np.int64)}
+
+    def _children(self) -> Mapping[str, Recommender]:
+        return self.components
+
+    def save(self, path: str | Path) -> None:
+        super().save(path)
+        for n, (booster, _) in enumerate(self.rankers):
+            (Path(path) / f"ranker-{n}.txt").write_text(booster.model_to_string())
+
+    def _restore(self, arrays: dict[str, np.ndarray], path: Path) -> None:
+        import lightgbm as lgb
+
+        self.als = ALSRecommender.load(path / "als")
+        self.ease = EaseRecommender.load(path / "ease")
+        self.cooccurrence = CooccurrenceRecommender.load(path / "cooccurrence")
+        self.content = ContentRecommender.load(path / "content")
+        self.trending = PopularityRecommender.load(path / "trending")
+        trees = [int(t) for t in arrays.pop("trees")]
+        self.stats = ItemStats.restore(arrays)
+        self.rankers = [
+            (lgb.Booster(model_str=(path / f"ranker-{n}.txt").read_text()), t)
+            for n, t in enumerate(trees)
+        ]
+
+
+def _inner_split(
+    data: InteractionMatrix, kind: InnerSplit, fraction: float
+) -> tuple[InteractionMatrix, sp.csr_matrix]:
+    """The interactions before a time split of ``data``, and the later (viewer, item) cells,
+    which the ranker learns to find: after a global cut-off time (``global``), or each viewer's
+    last ``fraction`` (``user``)."""
+    times = data.times.tocsr()
+    if kind == "global":
+        cutoff = float(np.quantile(times.data, 1.0 - fraction)) if times.nnz else 0.0
+        later = times.data > cutoff
+    else:
+        later = np.zeros(times.nnz, dtype=bool)
+        for u in range(times.shape[0]):
+            lo, hi = times.indptr[u], times.indptr[u + 1]
+            n = hi - lo
+            if n < 2:
+                continue
+            take = max(1, int(np.floor(n * fraction + 1e-9)))
+            order = np.argsort(times.data[lo:hi], kind="stable")
+            later[lo + order[n - take :]] = True
+
+    rows = np.repeat(np.arange(times.shape[0]), np.diff(times.indptr))
+
+    def part(m: sp.csr_matrix | None, keep: np.ndarray) -> sp.csr_matrix | None:
+        # By position, not value: a time of 0 is a time. Every matrix has the same entries.
+        if m is None:
+            return None
+        m = m.tocsr()
+        return sp.csr_matrix(
+            (m.data[keep], (rows[keep], m.indices[keep])), shape=m.shape, dtype=m.dtype
+        )
+
+    earlier = InteractionMatrix(
+        part(data.matrix, ~later),
+        part(data.times, ~later),
+        data.user_ids,
+        data.item_ids,
+        part(data.signal, ~later),
+    )
+    labels = part(data.times, later)
+    assert labels is not None
+    return earlier, labels
+
+
+KINDS.update({m.kind: m for m in (CooccurrenceRecommender, EaseRecommender, RankerRecommender)})
