@@ -604,7 +604,8 @@ class RankerRecommender(Recommender):
         return self.content.recommend_from_history(history, k, exclude, allowed=allowed)
 
     def similar(self, item: str, k: int = 10) -> Scored:
-        return self.cooccurrence.similar(item, k) or self.content.similar(item, k)
+        # Content works for new videos too; co-watching for videos without text in common.
+        return self.content.similar(item, k) or self.cooccurrence.similar(item, k)
 
     # -- persistence -----------------------------------------------------------------------
 
