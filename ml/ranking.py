@@ -8,7 +8,7 @@ generator's score and rank, the item's popularity at several half-lives, its age
 it is watched, the viewer's activity and how recent it is.
 
 The ranker learns from a time split of the training interactions themselves: the generators are
-fitted on the earlier part, and the later part says which candidates were right. Five rankers
+fitted on the earlier part, and the later part says which candidates were right. Three rankers
 are learned, each choosing its number of trees by early stopping on the fifth of those viewers
 it did not learn from, and their scores are averaged. The period a caller evaluates
 on (the test split) is never seen: it is not in the interactions given to ``fit``.
@@ -16,6 +16,7 @@ on (the test split) is never seen: it is not in the interactions given to ``fit`
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -40,8 +41,8 @@ DAY_S = 86_400.0
 InnerSplit = Literal["global", "user"]
 # Below this many viewers with a right candidate, no ranker is learned (ranks are fused).
 MIN_GROUPS = 10
-# Rankers learned, each with a fifth of the viewers held out to choose its number of trees.
-FOLDS = 5
+# Rankers learned, each with a third of the viewers held out to choose its number of trees.
+FOLDS = 3
 MIN_LEAF_ROWS = 20
 # Reciprocal rank fusion's constant (Cormack et al., 2009).
 FUSION_K = 60.0
@@ -129,7 +130,7 @@ class EaseRecommender(Recommender):
     kind = "ease"
 
     def __init__(
-        self, regularization: float = 200.0, min_count: int = 3, max_items: int = 3000
+        self, regularization: float = 200.0, min_count: int = 3, max_items: int = 2000
     ) -> None:
         super().__init__()
         self.regularization = regularization
@@ -353,9 +354,11 @@ class RankerRecommender(Recommender):
         ranker: Mapping[str, Any] | None = None,
         random_state: int = 7,
         patience: int = 50,
-        max_train_users: int = 3000,
+        max_train_users: int = 1000,
+        negatives: int = 100,
     ) -> None:
         super().__init__()
+        self.negatives = negatives
         self.patience = patience
         self.max_train_users = max_train_users
         self.per_generator = per_generator
@@ -455,7 +458,7 @@ class RankerRecommender(Recommender):
             ranker = lgb.LGBMRanker(
                 objective="lambdarank",
                 random_state=random_state + fold,
-                n_jobs=1,
+                n_jobs=os.cpu_count() or 1,
                 verbose=-1,
                 **params,
             )
@@ -475,6 +478,7 @@ class RankerRecommender(Recommender):
         self, users: np.ndarray, labels: sp.csr_matrix
     ) -> tuple[np.ndarray, np.ndarray, list[int]]:
         xs, ys, groups = [], [], []
+        rng = np.random.default_rng(self.random_state)
         for lo in range(0, len(users), 256):
             rows = users[lo : lo + 256]
             cand, feats = self._candidate_features(rows, self._unseen(rows))
@@ -486,9 +490,15 @@ class RankerRecommender(Recommender):
                 truth[np.isin(items, labels.indices[lo_:hi_])] = 1.0
                 if truth.sum() == 0:  # nothing to learn from a viewer none of whose were found
                     continue
-                xs.append(feats[n][keep])
-                ys.append(truth)
-                groups.append(len(items))
+                # Every right candidate and a sample of the wrong ones: the list a ranker
+                # learns from need not be the whole candidate set, and this is most of its cost.
+                wrong = np.flatnonzero(truth == 0)
+                if len(wrong) > self.negatives:
+                    wrong = rng.choice(wrong, self.negatives, replace=False)
+                chosen = np.sort(np.concatenate([np.flatnonzero(truth > 0), wrong]))
+                xs.append(feats[n][keep][chosen])
+                ys.append(truth[chosen])
+                groups.append(len(chosen))
         if not xs:
             return np.zeros((0, len(FEATURES))), np.zeros(0), []
         return np.vstack(xs), np.concatenate(ys), groups
@@ -519,18 +529,11 @@ class RankerRecommender(Recommender):
         """Per viewer (rows), the candidate item indices (-1 padded) and their features."""
         assert self.stats is not None
         scores = self._generator_scores(rows)
-        n_items = mask.shape[1]
-        chosen = np.zeros((len(rows), n_items), dtype=bool)
-        ranks = {}
-        for name, s in scores.items():
-            masked = np.where(mask, s, -np.inf)
-            top, _ = _top_rows(masked, self.per_generator)
+        chosen = np.zeros(mask.shape, dtype=bool)
+        for s in scores.values():
+            top, _ = _top_rows(np.where(mask, s, -np.inf), self.per_generator)
             for n in range(len(rows)):
                 chosen[n, top[n][top[n] >= 0]] = True
-            order = np.argsort(-masked, axis=1, kind="stable")
-            rank = np.empty_like(order)
-            np.put_along_axis(rank, order, np.arange(n_items)[None, :], axis=1)
-            ranks[name] = rank
         width = int(chosen.sum(axis=1).max()) if len(rows) else 0
         cand = np.full((len(rows), width), -1, np.int64)
         feats = np.zeros((len(rows), width, len(FEATURES)), np.float32)
@@ -539,7 +542,8 @@ class RankerRecommender(Recommender):
             items = np.flatnonzero(chosen[n])
             cand[n, : len(items)] = items
             columns = [scores[g][n, items] for g in GENERATORS]
-            columns += [np.log1p(ranks[g][n, items]) for g in GENERATORS]
+            # Each generator's rank among the candidates (0 is its best).
+            columns += [np.log1p(_ranks(scores[g][n, items])) for g in GENERATORS]
             columns += [np.log1p(st.count[items])]
             columns += [np.log1p(st.trend[h, items]) for h in range(len(ItemStats.HALF_LIVES))]
             columns += [st.age_days[items], st.quality[items]]
@@ -622,6 +626,7 @@ class RankerRecommender(Recommender):
             "random_state": self.random_state,
             "patience": self.patience,
             "max_train_users": self.max_train_users,
+            "negatives": self.negatives,
         }
 
     def _arrays(self) -> dict[str, np.ndarray]:
@@ -650,6 +655,14 @@ class RankerRecommender(Recommender):
             (lgb.Booster(model_str=(path / f"ranker-{n}.txt").read_text()), t)
             for n, t in enumerate(trees)
         ]
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """The rank of each value, best (largest) first; ties in index order."""
+    order = np.argsort(-values, kind="stable")
+    ranks = np.empty(len(values), np.float64)
+    ranks[order] = np.arange(len(values))
+    return ranks
 
 
 def _inner_split(
