@@ -376,6 +376,7 @@ def seed(settings: Settings, *, videos: int, users: int) -> World:
 # Videos each signed-in viewer watched in the made-up history the feed's model learns from.
 PICKS = 10
 TOPICS = 20
+MODEL_LOAD_S = 30.0
 
 
 def promote_ranker(world: World) -> str:
@@ -543,18 +544,25 @@ def check_endpoints(config: Config, port: int, world: World) -> None:
     tokens = access_tokens(world)
     for name in config.endpoints:
         method, path, headers, body = requests_of(name, world, tokens)[0]
-        response = httpx.request(
-            method, f"http://127.0.0.1:{port}{path}", headers=headers, content=body, timeout=30
-        )
-        if response.status_code != 200:
-            sys.exit(
-                f"{config.label} {name}: {method} {path} answered {response.status_code}: "
-                f"{response.text}"
+        # The model loads in the background after start: the feed waits for its picks.
+        deadline = time.monotonic() + (MODEL_LOAD_S if name == "feed" else 0)
+        while True:
+            response = httpx.request(
+                method, f"http://127.0.0.1:{port}{path}", headers=headers, content=body, timeout=30
             )
-        if name == "feed" and config.side == "after":
+            if response.status_code != 200:
+                sys.exit(
+                    f"{config.label} {name}: {method} {path} answered {response.status_code}: "
+                    f"{response.text}"
+                )
+            if name != "feed" or config.side != "after":
+                break
             reasons = {item["reason"] for item in response.json()["items"]}
-            if "for_you" not in reasons:
+            if "for_you" in reasons:
+                break
+            if time.monotonic() > deadline:
                 sys.exit(f"{config.label} feed: no pick of the model in {sorted(reasons)}")
+            time.sleep(0.5)
 
 
 # Where the machine's time goes during a load: CPU seconds of the processes by what they are.

@@ -34,7 +34,7 @@ from ml.models import (
     PopularityRecommender,
     Recommender,
 )
-from ml.ranking import CooccurrenceRecommender, RankerRecommender
+from ml.ranking import CooccurrenceRecommender, EaseRecommender, RankerRecommender
 
 SERVED = "ranker"
 BASELINE = "popularity"
@@ -72,6 +72,7 @@ def evaluated_models(make_served: Factory) -> dict[str, Factory]:
     return {
         **baselines,
         "als": ALSRecommender,
+        "ease": EaseRecommender,
         "cooccurrence": CooccurrenceRecommender,
         "content": ContentRecommender,
         "hybrid": HybridRecommender,
