@@ -34,6 +34,23 @@ export function notify(content, kind = 'info') {
   box.hidden = !parts.some((part) => part !== '');
 }
 
+/** Run `handler(formData)` when `form` is submitted, its submit button disabled meanwhile; a
+ * failure is shown in the message box. */
+export function onSubmit(form, handler) {
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const button = form.querySelector('button[type="submit"]');
+    button.disabled = true;
+    try {
+      await handler(new FormData(form));
+    } catch (error) {
+      notify(error.message, 'error');
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
 /** The header's account corner: who is signed in and a sign-out button, or a sign-in link. */
 export async function renderAccount() {
   const corner = document.getElementById('account');

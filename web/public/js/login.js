@@ -1,7 +1,7 @@
 // Sign in and go back to where the visitor came from, or ask for an account (confirmed by mail).
 
 import * as api from './api.js';
-import {notify, renderAccount} from './layout.js';
+import {notify, onSubmit, renderAccount} from './layout.js';
 
 const signInForm = document.getElementById('sign-in');
 const registerForm = document.getElementById('register');
@@ -26,47 +26,25 @@ function toggle(showRegister) {
   notify('');
 }
 
-function submitting(form, handler) {
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault();
-    const button = form.querySelector('button[type="submit"]');
-    button.disabled = true;
-    try {
-      await handler(new FormData(form));
-      location.assign(next());
-    } catch (error) {
-      notify(error.message, 'error');
-      button.disabled = false;
-    }
+onSubmit(signInForm, async (data) => {
+  await api.signIn(data.get('email'), data.get('password'));
+  location.assign(next());
+});
+
+onSubmit(registerForm, async (data) => {
+  await api.register({
+    email: data.get('email'),
+    password: data.get('password'),
+    display_name: data.get('display_name') || undefined,
+    as_creator: data.get('as_creator') === 'on',
   });
-}
-
-submitting(signInForm, (data) => api.signIn(data.get('email'), data.get('password')));
-
-registerForm.addEventListener('submit', async (event) => {
-  event.preventDefault();
-  const data = new FormData(registerForm);
-  const button = registerForm.querySelector('button[type="submit"]');
-  button.disabled = true;
-  try {
-    await api.register({
-      email: data.get('email'),
-      password: data.get('password'),
-      display_name: data.get('display_name') || undefined,
-      as_creator: data.get('as_creator') === 'on',
-    });
-    registerForm.reset();
-    toggle(false);
-    notify(
-      `We sent a message to ${data.get('email')}. Open the link in it to create your account, ` +
-        'then sign in here.',
-      'success',
-    );
-  } catch (error) {
-    notify(error.message, 'error');
-  } finally {
-    button.disabled = false;
-  }
+  registerForm.reset();
+  toggle(false);
+  notify(
+    `We sent a message to ${data.get('email')}. Open the link in it to create your account, ` +
+      'then sign in here.',
+    'success',
+  );
 });
 
 document.getElementById('show-register').addEventListener('click', () => toggle(true));
