@@ -35,6 +35,8 @@ class InteractionMatrix:
     item_ids: list[str]
     signal: sp.csr_matrix | None = None
     """The summed ``strength`` per (user, item) before weighting; same sparsity."""
+    completion: sp.csr_matrix | None = None
+    """The furthest completion (0-1) per (user, item); same sparsity, zeros stored."""
     user_index: dict[str, int] = field(init=False)
     item_index: dict[str, int] = field(init=False)
 
@@ -95,17 +97,22 @@ def build_matrix(
         {
             "s": strength(df["watched_s"].to_numpy(), df["completion"].to_numpy()),
             "t": df["timestamp"].to_numpy(np.float64),
+            "c": np.clip(df["completion"].to_numpy(np.float64), 0.0, 1.0),
         },
         index=cell,
     )
-    pairs = signal.groupby(level=0, sort=True).agg(s=("s", "sum"), t=("t", "max"))
+    pairs = signal.groupby(level=0, sort=True).agg(s=("s", "sum"), t=("t", "max"), c=("c", "max"))
     pairs = pairs[pairs["s"] > 0]
     r, c = np.divmod(pairs.index.to_numpy(np.int64), len(item_ids))
     shape = (len(user_ids), len(item_ids))
     raw = sp.csr_matrix((pairs["s"].to_numpy(), (r, c)), shape=shape, dtype=np.float64)
     times = sp.csr_matrix((pairs["t"].to_numpy(np.float64), (r, c)), shape=shape)
+    # Kept where it is 0 too (an explicit entry): every matrix has the same entries.
+    furthest = sp.csr_matrix((pairs["c"].to_numpy(np.float64) + 1.0, (r, c)), shape=shape)
+    furthest.data -= 1.0
     raw.sort_indices()
     times.sort_indices()
+    furthest.sort_indices()
     if scheme == "bm25":
         from implicit.nearest_neighbours import bm25_weight
 
@@ -116,7 +123,7 @@ def build_matrix(
         conf.data = 1.0 + alpha * np.log1p(conf.data)
     else:
         raise ValueError(f"unknown weighting scheme {scheme!r}")
-    return InteractionMatrix(conf.astype(np.float32), times, user_ids, item_ids, raw)
+    return InteractionMatrix(conf.astype(np.float32), times, user_ids, item_ids, raw, furthest)
 
 
 def _universe(fixed: Sequence[str] | None, seen: pd.Series) -> list[str]:

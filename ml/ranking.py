@@ -38,6 +38,8 @@ from ml.models import (
 )
 
 DAY_S = 86_400.0
+# A viewing counts as finished from this completion on (as in `daily_video_engagement`).
+FINISHED = 0.95
 InnerSplit = Literal["global", "user"]
 # Below this many viewers with a right candidate, no ranker is learned (ranks are fused).
 MIN_GROUPS = 10
@@ -271,6 +273,16 @@ class ItemStats:
         watched = self.count > 0
         first[watched] = np.minimum.reduceat(cols.data, cols.indptr[:-1][watched])
         self.age_days = (self.now - first) / DAY_S
+        # Finished by what share of its viewers, shrunk the same way: the completion rate of
+        # `daily_video_engagement`, from the interactions the model is given (so a model fitted
+        # on the days before a split knows nothing of the days after).
+        finished = (
+            np.asarray((data.completion >= FINISHED).sum(axis=0)).ravel().astype(np.float64)
+            if data.completion is not None
+            else np.zeros(times.shape[1])
+        )
+        share = float(finished.sum() / self.count.sum()) if self.count.sum() else 0.0
+        self.finish_rate = (finished + 5.0 * share) / (self.count + 5.0)
         signal = data.signal if data.signal is not None else data.matrix
         sums = np.asarray(signal.sum(axis=0)).ravel()
         # Shrunk towards the catalogue's mean, so an item seen twice is not the best there is.
@@ -306,6 +318,7 @@ class ItemStats:
             "quality": self.quality,
             "user_count": self.user_count,
             "user_last": self.user_last,
+            "finish_rate": self.finish_rate,
             **_sparse("by_day", self.by_day),
         }
 
@@ -314,7 +327,8 @@ class ItemStats:
         stats = cls.__new__(cls)
         stats.now, first_day = (float(x) for x in arrays["now"])
         stats.first_day = int(first_day)
-        for name in ("count", "trend", "age_days", "quality", "user_count", "user_last"):
+        names = ("count", "trend", "age_days", "quality", "user_count", "user_last", "finish_rate")
+        for name in names:
             setattr(stats, name, arrays[name])
         stats.by_day = _unsparse("by_day", arrays)
         return stats
@@ -330,6 +344,7 @@ FEATURES = [
     *(f"log_trend_{int(h)}" for h in ItemStats.HALF_LIVES),
     "age_days",
     "quality",
+    "finish_rate",
     "user_log_count",
     "user_idle_days",
 ]
@@ -546,7 +561,7 @@ class RankerRecommender(Recommender):
             columns += [np.log1p(_ranks(scores[g][n, items])) for g in GENERATORS]
             columns += [np.log1p(st.count[items])]
             columns += [np.log1p(st.trend[h, items]) for h in range(len(ItemStats.HALF_LIVES))]
-            columns += [st.age_days[items], st.quality[items]]
+            columns += [st.age_days[items], st.quality[items], st.finish_rate[items]]
             columns += [
                 np.full(len(items), np.log1p(st.user_count[r])),
                 np.full(len(items), (st.now - st.user_last[r]) / DAY_S),
@@ -703,6 +718,7 @@ def _inner_split(
         data.user_ids,
         data.item_ids,
         part(data.signal, ~later),
+        part(data.completion, ~later),
     )
     labels = part(data.times, later)
     assert labels is not None

@@ -12,7 +12,7 @@ import pytest
 from ml.evaluation import compare, evaluate, global_temporal_split
 from ml.interactions import Row, build_matrix
 from ml.models import PopularityRecommender
-from ml.ranking import EaseRecommender, RankerRecommender
+from ml.ranking import EaseRecommender, ItemStats, RankerRecommender, _inner_split
 from ml.training import TRENDING, verdict
 
 DAY = 86_400.0
@@ -129,3 +129,20 @@ def test_the_lift_is_measured_over_the_stronger_baseline() -> None:
     stronger = "popularity" if ndcg["popularity"] >= ndcg["trending"] else "trending"
     assert lift.baseline == stronger
     assert lift.mean == pytest.approx(ndcg["ranker"] - ndcg[stronger])
+
+
+def test_finish_rates_come_from_the_interactions_the_model_is_given() -> None:
+    rows = [(f"u{u}", "finished", 600.0, 1.0, u * DAY) for u in range(4)]
+    rows += [(f"u{u}", "abandoned", 60.0, 0.3, u * DAY) for u in range(4)]
+    # Finished only after the cut-off: a model of the days before knows nothing of it.
+    rows += [(f"u{u}", "later", 600.0, 1.0, 10 * DAY) for u in range(4)]
+    stats = ItemStats(build_matrix(rows))
+    rates = dict(zip(build_matrix(rows).item_ids, stats.finish_rate, strict=True))
+
+    # 8 of 12 viewings finished overall; each item is shrunk towards that share, 5 viewers' worth.
+    share = 8 / 12
+    assert rates["finished"] == pytest.approx((4 + 5 * share) / 9)
+    assert rates["abandoned"] == pytest.approx((0 + 5 * share) / 9)
+    earlier, _ = _inner_split(build_matrix(rows), "global", 0.4)
+    before = dict(zip(earlier.item_ids, ItemStats(earlier).finish_rate, strict=True))
+    assert before["later"] == pytest.approx(4 / 8)  # no viewer yet: the prior share
