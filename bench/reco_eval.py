@@ -29,6 +29,7 @@ from ml.evaluation import (
     bootstrap_interval,
     evaluate_by_user,
     global_temporal_split,
+    rolling_temporal_splits,
     user_temporal_split,
 )
 from ml.models import ItemContent
@@ -109,11 +110,41 @@ def main() -> None:
             print(f"  {SERVED} / {baseline} = {ratio:.2f}x [{low:.2f}, {high:.2f}]")
         by_model = table.set_index("model")[f"ndcg@{k}"]
         summary.append((split.name, by_model[SERVED], by_model[BASELINE], by_model[TRENDING]))
+    rolling(interactions, args.data, k)
     print(f"\nload average at end: {os.getloadavg()}")
     for name, model, pop, trending in summary:
         print(
             f"ndcg@{k} split={name} model={model:.4f} popularity={pop:.4f} trending={trending:.4f}"
         )
+
+
+def rolling(interactions: pd.DataFrame, data: Path, k: int) -> None:
+    """The served model and both charts on the last four tenths of time, each predicted from
+    everything before it, their viewers pooled: the global split with more viewers."""
+    pooled: dict[str, list[np.ndarray]] = {SERVED: [], BASELINE: [], TRENDING: []}
+    viewers = []
+    for split in rolling_temporal_splits(interactions):
+        models = {
+            name: make
+            for name, make in evaluated_models(RankerRecommender).items()
+            if name in pooled
+        }
+        _, per_user = evaluate_by_user(models, split, k=k, content=load_content(data, split))
+        for name in pooled:
+            pooled[name].append(per_user[name])
+        viewers.append(str(len(split.test)))
+    scores = {name: np.concatenate(parts) for name, parts in pooled.items()}
+    print(
+        f"\nrolling global split: the last 4 tenths of time, each from all before it; "
+        f"{' + '.join(viewers)} = {len(scores[SERVED])} viewers pooled:"
+    )
+    for name, values in scores.items():
+        low, high = bootstrap_interval(values, np.mean)
+        print(f"  ndcg@{k} {name:<10} {values.mean():.4f} [{low:.4f}, {high:.4f}]")
+    for baseline in (BASELINE, TRENDING):
+        pair = np.column_stack([scores[SERVED], scores[baseline]])
+        low, high = bootstrap_interval(pair, _ratio)
+        print(f"  {SERVED} / {baseline} = {_ratio(pair):.2f}x [{low:.2f}, {high:.2f}]")
 
 
 def _ratio(pair: np.ndarray) -> float:

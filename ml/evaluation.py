@@ -118,6 +118,28 @@ def global_temporal_split(rows: Iterable[Row] | pd.DataFrame, test_fraction: flo
     return Split("global-temporal", train.reset_index(drop=True), held, skipped)
 
 
+def rolling_temporal_splits(
+    rows: Iterable[Row] | pd.DataFrame, windows: int = 4, window_fraction: float = 0.1
+) -> list[Split]:
+    """The global temporal split at several moments: the ``windows`` last periods of
+    ``window_fraction`` of the interactions each, every one predicted from all that came
+    before it (and nothing after). Pooling their viewers gives "predict the next days" more
+    viewers to be measured on than the last period alone has."""
+    df = to_frame(rows)
+    stamps = df["timestamp"].to_numpy(np.float64)
+    splits = []
+    for n in range(windows, 0, -1):
+        start = float(np.quantile(stamps, 1.0 - n * window_fraction))
+        end = float(np.quantile(stamps, 1.0 - (n - 1) * window_fraction)) if n > 1 else np.inf
+        train = df[stamps <= start]
+        test = df[(stamps > start) & (stamps <= end)]
+        held, skipped = _held_out(test, set(train["user"]))
+        splits.append(
+            Split(f"rolling-{windows - n + 1}", train.reset_index(drop=True), held, skipped)
+        )
+    return splits
+
+
 METRICS = ["precision", "recall", "ndcg", "map", "coverage"]
 
 

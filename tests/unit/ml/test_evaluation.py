@@ -17,6 +17,7 @@ from ml.evaluation import (
     ndcg_at_k,
     precision_at_k,
     recall_at_k,
+    rolling_temporal_splits,
     user_temporal_split,
 )
 from ml.interactions import Row, build_matrix
@@ -55,6 +56,19 @@ def test_catalogue_coverage() -> None:
 
 def rows_for(user: str, n: int, start: float = 0.0) -> list[Row]:
     return [(user, f"{user}-i{t}", 60.0, 1.0, start + t) for t in range(n)]
+
+
+def test_rolling_splits_predict_each_of_the_last_periods_from_all_before_it() -> None:
+    # One interaction a day for 40 days, on a new item each: four windows of 4 days each.
+    rows = rows_for("u", 40, start=1.0)
+    splits = rolling_temporal_splits(rows, windows=4, window_fraction=0.1)
+
+    assert [s.name for s in splits] == ["rolling-1", "rolling-2", "rolling-3", "rolling-4"]
+    held = [sorted(int(i.split("i")[1]) for i in s.test["u"]) for s in splits]
+    assert held == [[24, 25, 26, 27], [28, 29, 30, 31], [32, 33, 34, 35], [36, 37, 38, 39]]
+    for split, items in zip(splits, held, strict=True):
+        # Everything before the window is known, nothing in it or after.
+        assert set(split.train["item"]) == {f"u-i{j}" for j in range(items[0])}
 
 
 def test_user_temporal_split_holds_out_each_users_last_fifth() -> None:
