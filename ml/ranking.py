@@ -41,8 +41,9 @@ DAY_S = 86_400.0
 # A viewing counts as finished from this completion on (as in `daily_video_engagement`).
 FINISHED = 0.95
 InnerSplit = Literal["global", "user"]
-# Below this many viewers with a right candidate, no ranker is learned (ranks are fused).
-MIN_GROUPS = 10
+# Below this many viewers with a right candidate, no ranker is learned (ranks are fused): a
+# third of them is what each ranker is judged on, and a dozen viewers judge nothing.
+MIN_GROUPS = 50
 # Rankers learned, each with a third of the viewers held out to choose its number of trees.
 FOLDS = 3
 MIN_LEAF_ROWS = 20
@@ -194,6 +195,76 @@ class EaseRecommender(Recommender):
         self.weights = arrays["weights"]
 
 
+class SequenceRecommender(Recommender):
+    """What viewers watch next: item-to-item transitions within ``window`` steps of each
+    viewer's history in time order (a step further counts less), scored from the viewer's
+    ``last`` items, the latest weighing most (``decay`` per step back)."""
+
+    kind = "sequence"
+
+    def __init__(self, window: int = 10, last: int = 20, decay: float = 0.8) -> None:
+        super().__init__()
+        self.window = window
+        self.last = last
+        self.decay = decay
+        self.transitions: sp.csr_matrix = sp.csr_matrix((0, 0), dtype=np.float32)
+        self.recent: sp.csr_matrix = sp.csr_matrix((0, 0), dtype=np.float32)
+
+    def _fit(
+        self, data: InteractionMatrix, content: Mapping[str, ItemContent], start: Self | None
+    ) -> None:
+        times = data.times.tocsr()
+        n_items = times.shape[1]
+        counts = np.diff(times.indptr)
+        users = np.repeat(np.arange(times.shape[0]), counts)
+        # Each viewer's items in time order (ties by item), as one array over all viewers.
+        order = np.lexsort((times.indices, times.data, users))
+        items, owners = times.indices[order], users[order]
+        rows, cols, weights = [], [], []
+        for step in range(1, self.window + 1):
+            same = owners[:-step] == owners[step:]
+            rows.append(items[:-step][same])
+            cols.append(items[step:][same])
+            weights.append(np.full(int(same.sum()), 1.0 / step))
+        follows = sp.csr_matrix(
+            (np.concatenate(weights), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(n_items, n_items),
+        )
+        totals = np.asarray(follows.sum(axis=1)).ravel()
+        scale = sp.diags(np.where(totals > 0, 1.0 / np.maximum(totals, 1e-12), 0.0))
+        self.transitions = sp.csr_matrix(scale @ follows, dtype=np.float32)
+        # Steps back from each viewer's latest item.
+        back = np.repeat(times.indptr[1:], counts) - 1 - np.arange(len(order))
+        back = back.astype(np.int64)
+        keep = back < self.last
+        self.recent = sp.csr_matrix(
+            (np.power(self.decay, back[keep]), (owners[keep], items[keep])),
+            shape=times.shape,
+            dtype=np.float32,
+        )
+
+    def _score_rows(self, rows: np.ndarray) -> np.ndarray:
+        return np.asarray((self.recent[rows] @ self.transitions).todense(), np.float64)
+
+    def similar(self, item: str, k: int = 10) -> Scored:
+        i = self.item_index.get(item)
+        if i is None:
+            return []
+        s = np.asarray(self.transitions[i].todense(), np.float64).ravel()
+        s[i] = 0.0
+        return self._top(np.where(s > 0, s, -np.inf), k)
+
+    def _params(self) -> dict[str, Any]:
+        return {"window": self.window, "last": self.last, "decay": self.decay}
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {**_sparse("transitions", self.transitions), **_sparse("recent", self.recent)}
+
+    def _restore(self, arrays: dict[str, np.ndarray], path: Path) -> None:
+        self.transitions = _unsparse("transitions", arrays)
+        self.recent = _unsparse("recent", arrays)
+
+
 def _recency_weighted(data: InteractionMatrix, half_life_days: float) -> sp.csr_matrix:
     """Each viewer's confidences, weighed by how long before their last interaction each was."""
     times = data.times.tocsr()
@@ -334,9 +405,18 @@ class ItemStats:
         return stats
 
 
-GENERATORS = ("als", "ease", "cooccurrence", "recent", "content", "trending", "then")
+GENERATORS = (
+    "als",
+    "ease",
+    "sequence",
+    "cooccurrence",
+    "recent",
+    "content",
+    "trending",
+    "then",
+)
 # Without a ranker, the viewer's own generators are fused (the charts are for the cold).
-FUSED = ("als", "ease", "cooccurrence", "recent")
+FUSED = ("als", "ease", "sequence", "cooccurrence", "recent")
 FEATURES = [
     *(f"{g}_score" for g in GENERATORS),
     *(f"{g}_rank" for g in GENERATORS),
@@ -364,6 +444,7 @@ class RankerRecommender(Recommender):
         inner_fraction: float = 0.25,
         als: Mapping[str, Any] | None = None,
         ease: Mapping[str, Any] | None = None,
+        sequence: Mapping[str, Any] | None = None,
         cooccurrence: Mapping[str, Any] | None = None,
         content: Mapping[str, Any] | None = None,
         ranker: Mapping[str, Any] | None = None,
@@ -381,6 +462,7 @@ class RankerRecommender(Recommender):
         self.inner_fraction = inner_fraction
         self.als_params = dict(als or {"half_life_days": 365.0})
         self.ease_params = dict(ease or {})
+        self.sequence_params = dict(sequence or {})
         self.cooccurrence_params = dict(cooccurrence or {})
         self.content_params = dict(content or {})
         # Small trees over many rows each: item features (counts, age) would otherwise let
@@ -402,6 +484,7 @@ class RankerRecommender(Recommender):
         self.random_state = random_state
         self.als = ALSRecommender(**self.als_params)
         self.ease = EaseRecommender(**self.ease_params)
+        self.sequence = SequenceRecommender(**self.sequence_params)
         self.cooccurrence = CooccurrenceRecommender(**self.cooccurrence_params)
         self.content = ContentRecommender(**self.content_params)
         self.trending = PopularityRecommender(half_life_days=90.0)
@@ -414,6 +497,7 @@ class RankerRecommender(Recommender):
         return {
             "als": self.als,
             "ease": self.ease,
+            "sequence": self.sequence,
             "cooccurrence": self.cooccurrence,
             "content": self.content,
             "trending": self.trending,
@@ -467,6 +551,8 @@ class RankerRecommender(Recommender):
         fold_of = np.arange(len(groups)) % FOLDS
         rng.shuffle(fold_of)
         rankers = []
+        learned: list[float] = []
+        fused: list[float] = []
         for fold in range(FOLDS):
             held = fold_of == fold
             rows = np.repeat(held, groups)
@@ -486,7 +572,17 @@ class RankerRecommender(Recommender):
                 eval_at=[10],
                 callbacks=[lgb.early_stopping(self.patience, verbose=False)],
             )
-            rankers.append((ranker.booster_, int(ranker.best_iteration_ or ranker.n_estimators)))
+            trees = int(ranker.best_iteration_ or ranker.n_estimators)
+            rankers.append((ranker.booster_, trees))
+            sizes = np.asarray(groups)[held]
+            predicted = np.asarray(ranker.booster_.predict(x[rows], num_iteration=trees))
+            learned.append(_ndcg(predicted, y[rows], sizes))
+            fused.append(_ndcg(_fused(x[rows][None])[0], y[rows], sizes))
+        # The rankers must rank the viewers they did not learn from better than the fusion of
+        # the generators does (on a small or odd catalogue, a stump learned from a few viewers
+        # can rank worse than the generators it was given).
+        if np.mean(learned) <= np.mean(fused):
+            return []
         return rankers
 
     def _training_rows(
@@ -531,6 +627,7 @@ class RankerRecommender(Recommender):
         return {
             "als": self.als._score_rows(rows),
             "ease": self.ease._score_rows(rows),
+            "sequence": self.sequence._score_rows(rows),
             "cooccurrence": self.cooccurrence._score_rows(rows),
             "recent": self.cooccurrence.recent_scores(rows),
             "content": self.content._score_rows(rows),
@@ -600,11 +697,10 @@ class RankerRecommender(Recommender):
         return out
 
     def _predict(self, feats: np.ndarray) -> np.ndarray:
-        """The ranker's score of each candidate (viewers x candidates x features); without a
-        ranker, the reciprocal rank fusion of the generators' ranks."""
+        """The rankers' mean score of each candidate (viewers x candidates x features);
+        without them, the reciprocal rank fusion of the generators' ranks."""
         if not self.rankers:
-            ranks = [FEATURES.index(f"{g}_rank") for g in FUSED]
-            return (1.0 / (FUSION_K + np.expm1(feats[:, :, ranks]))).sum(axis=2)
+            return _fused(feats)
         flat = feats.reshape(-1, len(FEATURES))
         total = sum(booster.predict(flat, num_iteration=trees) for booster, trees in self.rankers)
         return (np.asarray(total) / len(self.rankers)).reshape(feats.shape[:2])
@@ -635,6 +731,7 @@ class RankerRecommender(Recommender):
             "inner_fraction": self.inner_fraction,
             "als": self.als_params,
             "ease": self.ease_params,
+            "sequence": self.sequence_params,
             "cooccurrence": self.cooccurrence_params,
             "content": self.content_params,
             "ranker": self.ranker_params,
@@ -661,6 +758,7 @@ class RankerRecommender(Recommender):
 
         self.als = ALSRecommender.load(path / "als")
         self.ease = EaseRecommender.load(path / "ease")
+        self.sequence = SequenceRecommender.load(path / "sequence")
         self.cooccurrence = CooccurrenceRecommender.load(path / "cooccurrence")
         self.content = ContentRecommender.load(path / "content")
         self.trending = PopularityRecommender.load(path / "trending")
@@ -670,6 +768,26 @@ class RankerRecommender(Recommender):
             (lgb.Booster(model_str=(path / f"ranker-{n}.txt").read_text()), t)
             for n, t in enumerate(trees)
         ]
+
+
+def _fused(feats: np.ndarray) -> np.ndarray:
+    """The reciprocal rank fusion of the personal generators (viewers x candidates x features):
+    a generator that gives an item nothing does not vouch for it, whatever its rank."""
+    ranks = feats[:, :, [FEATURES.index(f"{g}_rank") for g in FUSED]]
+    scores = feats[:, :, [FEATURES.index(f"{g}_score") for g in FUSED]]
+    return np.where(scores > 0, 1.0 / (FUSION_K + np.expm1(ranks)), 0.0).sum(axis=2)
+
+
+def _ndcg(scores: np.ndarray, labels: np.ndarray, sizes: np.ndarray, k: int = 10) -> float:
+    """Mean NDCG@k over consecutive groups of ``sizes`` rows (binary labels)."""
+    values = []
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    for lo, hi in zip(np.cumsum(sizes) - sizes, np.cumsum(sizes), strict=True):
+        order = np.argsort(-scores[lo:hi], kind="stable")[:k]
+        gains = labels[lo:hi][order]
+        ideal = discounts[: int(min(k, labels[lo:hi].sum()))].sum()
+        values.append(float((gains * discounts[: len(gains)]).sum() / ideal) if ideal else 0.0)
+    return float(np.mean(values)) if values else 0.0
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:
@@ -725,4 +843,14 @@ def _inner_split(
     return earlier, labels
 
 
-KINDS.update({m.kind: m for m in (CooccurrenceRecommender, EaseRecommender, RankerRecommender)})
+KINDS.update(
+    {
+        m.kind: m
+        for m in (
+            CooccurrenceRecommender,
+            EaseRecommender,
+            SequenceRecommender,
+            RankerRecommender,
+        )
+    }
+)

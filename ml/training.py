@@ -34,7 +34,12 @@ from ml.models import (
     PopularityRecommender,
     Recommender,
 )
-from ml.ranking import CooccurrenceRecommender, EaseRecommender, RankerRecommender
+from ml.ranking import (
+    CooccurrenceRecommender,
+    EaseRecommender,
+    RankerRecommender,
+    SequenceRecommender,
+)
 
 SERVED = "ranker"
 BASELINE = "popularity"
@@ -73,6 +78,7 @@ def evaluated_models(make_served: Factory) -> dict[str, Factory]:
         **baselines,
         "als": ALSRecommender,
         "ease": EaseRecommender,
+        "sequence": SequenceRecommender,
         "cooccurrence": CooccurrenceRecommender,
         "content": ContentRecommender,
         "hybrid": HybridRecommender,

@@ -21,7 +21,12 @@ from ml.models import (
     Recommender,
     load,
 )
-from ml.ranking import CooccurrenceRecommender, EaseRecommender, RankerRecommender
+from ml.ranking import (
+    CooccurrenceRecommender,
+    EaseRecommender,
+    RankerRecommender,
+    SequenceRecommender,
+)
 
 DAY = 86_400.0
 
@@ -183,9 +188,10 @@ EVERY_KIND = pytest.mark.parametrize(
         small_hybrid,
         CooccurrenceRecommender,
         EaseRecommender,
+        SequenceRecommender,
         lambda: RankerRecommender(als={"factors": 4}),
     ],
-    ids=["als", "content", "popularity", "hybrid", "cooccurrence", "ease", "ranker"],
+    ids=["als", "content", "popularity", "hybrid", "cooccurrence", "ease", "sequence", "ranker"],
 )
 
 

@@ -12,13 +12,19 @@ import pytest
 from ml.evaluation import compare, evaluate, global_temporal_split
 from ml.interactions import Row, build_matrix
 from ml.models import PopularityRecommender
-from ml.ranking import EaseRecommender, ItemStats, RankerRecommender, _inner_split
+from ml.ranking import (
+    EaseRecommender,
+    ItemStats,
+    RankerRecommender,
+    SequenceRecommender,
+    _inner_split,
+)
 from ml.training import TRENDING, verdict
 
 DAY = 86_400.0
 
 
-def seasons_of_viewing(users: int = 300, clusters: int = 3, per_cluster: int = 20) -> list[Row]:
+def seasons_of_viewing(users: int = 600, clusters: int = 3, per_cluster: int = 20) -> list[Row]:
     """Viewers of three tastes, each watching ten of their cluster's videos a day apart, in an
     order the cluster shares (a series watched episode after episode), starting on days spread
     over two months. What a viewer watches next is their cluster's next episode: the chart
@@ -76,6 +82,21 @@ def test_ease_recommends_the_next_episodes_of_the_viewers_series() -> None:
         cluster = user_cluster(user)
         picks = [i for i, _ in model.recommend(user, k=3)]
         assert all(p.startswith(f"c{cluster}-") for p in picks)
+
+
+def test_the_sequence_generator_proposes_what_comes_next_in_the_series() -> None:
+    model = SequenceRecommender().fit(build_matrix(seasons_of_viewing()))
+    for n in range(6):
+        user = f"viewer{n}"
+        watched = sorted(
+            (model.item_ids[i] for i in model.seen[model.user_index[user]].indices),
+            key=lambda item: int(item.split("-e")[1]),
+        )
+        last = int(watched[-1].split("-e")[1])
+        cluster = user_cluster(user)
+        # The next episode after the viewer's latest, when the series has one.
+        if last + 1 < 20:
+            assert model.recommend(user, k=1)[0][0] == f"c{cluster}-e{last + 1}"
 
 
 def user_cluster(user: str) -> int:
