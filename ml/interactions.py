@@ -62,6 +62,14 @@ def to_frame(rows: Iterable[Row] | pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+DAY_S = 86_400.0
+
+
+def decay(age_s: np.ndarray, half_life_days: float) -> np.ndarray:
+    """The weight of an interaction ``age_s`` seconds old: halved every ``half_life_days``."""
+    return np.power(0.5, np.maximum(age_s, 0.0) / (half_life_days * DAY_S))
+
+
 def strength(watched_s: np.ndarray, completion: np.ndarray) -> np.ndarray:
     """Raw signal of one viewing: completion, boosted by how long the viewer actually stayed.
 

@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import scipy.sparse as sp
 
-from ml.interactions import InteractionMatrix
+from ml.interactions import InteractionMatrix, decay
 
 Scored = list[tuple[str, float]]
 
@@ -92,10 +92,14 @@ class Recommender(ABC):
         """Top ``k`` item indices for many users known to the model (their row indices), seen
         items left out: row ``n`` holds what ``recommend(self.user_ids[rows[n]], k)`` returns,
         padded with -1 where fewer than ``k`` items qualify."""
+        return self._rank_rows(np.asarray(rows), self._unseen(rows), k)[0]
+
+    def _unseen(self, rows: np.ndarray) -> np.ndarray:
+        """Per row, the items the user did not interact with in training."""
         seen = self.seen[rows]  # stored entries, zero weights included, are what was seen
         unseen = np.ones(seen.shape, dtype=bool)
         unseen[np.repeat(np.arange(len(rows)), np.diff(seen.indptr)), seen.indices] = False
-        return self._rank_rows(np.asarray(rows), unseen, k)[0]
+        return unseen
 
     def scores(self, user: str) -> np.ndarray | None:
         """Score of every item for ``user`` (higher is better), or None if the model cannot."""
@@ -251,6 +255,25 @@ class Recommender(ABC):
         return [(self.item_ids[i], float(v)) for i, v in zip(idx, values, strict=True) if i >= 0]
 
 
+def sparse_arrays(name: str, m: sp.csr_matrix) -> dict[str, np.ndarray]:
+    """A CSR matrix as named arrays of a model's `arrays.npz`."""
+    return {
+        f"{name}_data": m.data,
+        f"{name}_indices": m.indices,
+        f"{name}_indptr": m.indptr,
+        f"{name}_shape": np.asarray(m.shape, np.int64),
+    }
+
+
+def sparse_from_arrays(name: str, arrays: Mapping[str, np.ndarray]) -> sp.csr_matrix:
+    """The CSR matrix `sparse_arrays` stored under `name`."""
+    shape = tuple(int(x) for x in arrays[f"{name}_shape"])
+    return sp.csr_matrix(
+        (arrays[f"{name}_data"], arrays[f"{name}_indices"], arrays[f"{name}_indptr"]),
+        shape=shape,
+    )
+
+
 def _top_rows(s: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Per row, the indices and values of the ``k`` largest finite entries, best first; -1 and
     -inf pad rows with fewer. Ties go to the lower index, so results are reproducible."""
@@ -360,11 +383,9 @@ class ALSRecommender(Recommender):
         with every half-life it lies before the newest, so tastes of late count most."""
         if self.half_life_days is None or data.times.nnz == 0:
             return data.matrix
-        age_s = data.times.data.max() - data.times.data
         weighted = data.matrix.copy()
-        weighted.data = (
-            weighted.data * np.power(0.5, age_s / (self.half_life_days * 86_400.0))
-        ).astype(np.float32)
+        age_s = data.times.data.max() - data.times.data
+        weighted.data = (weighted.data * decay(age_s, self.half_life_days)).astype(np.float32)
         return weighted
 
     def _score_rows(self, rows: np.ndarray) -> np.ndarray:
@@ -499,18 +520,10 @@ class ContentRecommender(Recommender):
         return {"max_features": self.max_features, "min_df": self.min_df}
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        return {
-            "vec_data": self.vectors.data,
-            "vec_indices": self.vectors.indices,
-            "vec_indptr": self.vectors.indptr,
-            "vec_shape": np.asarray(self.vectors.shape, dtype=np.int64),
-        }
+        return sparse_arrays("vec", self.vectors)
 
     def _restore(self, arrays: dict[str, np.ndarray], path: Path) -> None:
-        shape = tuple(int(x) for x in arrays["vec_shape"])
-        self.vectors = sp.csr_matrix(
-            (arrays["vec_data"], arrays["vec_indices"], arrays["vec_indptr"]), shape=shape
-        )
+        self.vectors = sparse_from_arrays("vec", arrays)
 
 
 class PopularityRecommender(Recommender):
@@ -536,8 +549,7 @@ class PopularityRecommender(Recommender):
         if self.half_life_days is None or ones.nnz == 0:
             ones.data = np.ones_like(ones.data)
         else:
-            age_days = (ones.data.max() - ones.data) / 86_400.0
-            ones.data = 0.5 ** (age_days / self.half_life_days)
+            ones.data = decay(ones.data.max() - ones.data, self.half_life_days)
         self.popularity = np.asarray(ones.sum(axis=0)).ravel().astype(np.float64)
 
     def _score_rows(self, rows: np.ndarray) -> np.ndarray:

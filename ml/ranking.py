@@ -1,17 +1,18 @@
 """Two-stage recommendations: candidates from several generators, ordered by a learned ranker.
 
 Stage one asks each generator for its best items per viewer: ALS (recent interactions weigh
-more), item-item co-occurrence from the viewer's recent history, content similarity, the
-trending chart, and what was popular in the weeks before the viewer's last visit. Stage two is a
-LightGBM LambdaMART model (``lambdarank``, NDCG) over features of each (viewer, candidate): every
-generator's score and rank, the item's popularity at several half-lives, its age and how fully
-it is watched, the viewer's activity and how recent it is.
+more), EASE, what viewers watch next (sequence), item-item co-occurrence from the viewer's
+history and last session, content similarity, the trending chart, and what was popular in the
+weeks before the viewer's last visit. Stage two is a LightGBM LambdaMART model (``lambdarank``,
+NDCG) over features of each (viewer, candidate): every generator's score and rank, the item's
+popularity at several half-lives, its age, how fully and how often to the end it is watched, the
+viewer's activity and how recent it is.
 
 The ranker learns from a time split of the training interactions themselves: the generators are
 fitted on the earlier part, and the later part says which candidates were right. Three rankers
-are learned, each choosing its number of trees by early stopping on the fifth of those viewers
-it did not learn from, and their scores are averaged. The period a caller evaluates
-on (the test split) is never seen: it is not in the interactions given to ``fit``.
+are learned, each choosing its number of trees by early stopping on the third of those viewers
+it did not learn from, and their scores are averaged. The period a caller evaluates on (the
+test split) is never seen: it is not in the interactions given to ``fit``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any, Literal, Self
 import numpy as np
 import scipy.sparse as sp
 
-from ml.interactions import InteractionMatrix
+from ml.interactions import DAY_S, InteractionMatrix, decay
 from ml.models import (
     KINDS,
     ALSRecommender,
@@ -35,9 +36,10 @@ from ml.models import (
     Scored,
     _cosine_top,
     _top_rows,
+    sparse_arrays,
+    sparse_from_arrays,
 )
 
-DAY_S = 86_400.0
 # A viewing counts as finished from this completion on (as in `daily_video_engagement`).
 FINISHED = 0.95
 InnerSplit = Literal["global", "user"]
@@ -51,8 +53,29 @@ MIN_LEAF_ROWS = 20
 FUSION_K = 60.0
 
 
-def _decay(age_s: np.ndarray, half_life_days: float) -> np.ndarray:
-    return np.power(0.5, np.maximum(age_s, 0.0) / (half_life_days * DAY_S))
+# An item's mean counts as this many viewers of the catalogue's mean: an item seen twice is not
+# the best (or worst) there is.
+PRIOR_VIEWERS = 5.0
+
+
+def _binary(m: sp.csr_matrix) -> sp.csr_matrix:
+    """1 where ``m`` has an entry."""
+    out = m.copy()
+    out.data = np.ones_like(out.data)
+    return out
+
+
+def _last_times(times: sp.csr_matrix) -> np.ndarray:
+    """Each row's latest time (0 for a row without entries)."""
+    last = np.zeros(times.shape[0])
+    has = np.diff(times.indptr) > 0
+    last[has] = np.maximum.reduceat(times.data, times.indptr[:-1][has])
+    return last
+
+
+def _shrunk(sums: np.ndarray, counts: np.ndarray, prior: float) -> np.ndarray:
+    """Per item, the mean of ``sums`` over ``counts`` pulled towards ``prior``."""
+    return (sums + PRIOR_VIEWERS * prior) / (counts + PRIOR_VIEWERS)
 
 
 class CooccurrenceRecommender(Recommender):
@@ -79,8 +102,7 @@ class CooccurrenceRecommender(Recommender):
     def _fit(
         self, data: InteractionMatrix, content: Mapping[str, ItemContent], start: Self | None
     ) -> None:
-        binary = data.matrix.copy()
-        binary.data = np.ones_like(binary.data)
+        binary = _binary(data.matrix)
         norms = np.sqrt(np.asarray(binary.sum(axis=0)).ravel())
         scaled = binary @ sp.diags(np.where(norms > 0, 1.0 / np.maximum(norms, 1e-12), 0.0))
         sim = sp.csr_matrix(scaled.T @ scaled, dtype=np.float32)
@@ -111,15 +133,15 @@ class CooccurrenceRecommender(Recommender):
 
     def _arrays(self) -> dict[str, np.ndarray]:
         return {
-            **_sparse("sim", self.similarity_matrix),
-            **_sparse("hist", self.history),
-            **_sparse("recent", self.recent),
+            **sparse_arrays("sim", self.similarity_matrix),
+            **sparse_arrays("hist", self.history),
+            **sparse_arrays("recent", self.recent),
         }
 
     def _restore(self, arrays: dict[str, np.ndarray], path: Path) -> None:
-        self.similarity_matrix = _unsparse("sim", arrays)
-        self.history = _unsparse("hist", arrays)
-        self.recent = _unsparse("recent", arrays)
+        self.similarity_matrix = sparse_from_arrays("sim", arrays)
+        self.history = sparse_from_arrays("hist", arrays)
+        self.recent = sparse_from_arrays("recent", arrays)
 
 
 class EaseRecommender(Recommender):
@@ -145,8 +167,7 @@ class EaseRecommender(Recommender):
     def _fit(
         self, data: InteractionMatrix, content: Mapping[str, ItemContent], start: Self | None
     ) -> None:
-        binary = data.matrix.copy()
-        binary.data = np.ones_like(binary.data)
+        binary = _binary(data.matrix)
         counts = np.asarray(binary.sum(axis=0)).ravel()
         eligible = np.flatnonzero(counts >= self.min_count)
         if len(eligible) > self.max_items:
@@ -165,8 +186,7 @@ class EaseRecommender(Recommender):
     def _score_rows(self, rows: np.ndarray) -> np.ndarray:
         out = np.zeros((len(rows), len(self.item_ids)))
         if len(self.columns):
-            history = sp.csr_matrix(self.seen[rows][:, self.columns], dtype=np.float32)
-            history.data = np.ones_like(history.data)
+            history = _binary(sp.csr_matrix(self.seen[rows][:, self.columns], dtype=np.float32))
             out[:, self.columns] = history @ self.weights
         return out
 
@@ -258,23 +278,22 @@ class SequenceRecommender(Recommender):
         return {"window": self.window, "last": self.last, "decay": self.decay}
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        return {**_sparse("transitions", self.transitions), **_sparse("recent", self.recent)}
+        return {
+            **sparse_arrays("transitions", self.transitions),
+            **sparse_arrays("recent", self.recent),
+        }
 
     def _restore(self, arrays: dict[str, np.ndarray], path: Path) -> None:
-        self.transitions = _unsparse("transitions", arrays)
-        self.recent = _unsparse("recent", arrays)
+        self.transitions = sparse_from_arrays("transitions", arrays)
+        self.recent = sparse_from_arrays("recent", arrays)
 
 
 def _recency_weighted(data: InteractionMatrix, half_life_days: float) -> sp.csr_matrix:
     """Each viewer's confidences, weighed by how long before their last interaction each was."""
     times = data.times.tocsr()
-    last = np.zeros(times.shape[0])
-    counts = np.diff(times.indptr)
-    has = counts > 0
-    last[has] = np.maximum.reduceat(times.data, times.indptr[:-1][has])
-    age = np.repeat(last, counts) - times.data
+    age = np.repeat(_last_times(times), np.diff(times.indptr)) - times.data
     weighted = data.matrix.copy().astype(np.float32)
-    weighted.data = (weighted.data * _decay(age, half_life_days)).astype(np.float32)
+    weighted.data = (weighted.data * decay(age, half_life_days)).astype(np.float32)
     return weighted
 
 
@@ -300,23 +319,6 @@ def _keep_top(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
     )
 
 
-def _sparse(name: str, m: sp.csr_matrix) -> dict[str, np.ndarray]:
-    return {
-        f"{name}_data": m.data,
-        f"{name}_indices": m.indices,
-        f"{name}_indptr": m.indptr,
-        f"{name}_shape": np.asarray(m.shape, np.int64),
-    }
-
-
-def _unsparse(name: str, arrays: Mapping[str, np.ndarray]) -> sp.csr_matrix:
-    shape = tuple(int(x) for x in arrays[f"{name}_shape"])
-    return sp.csr_matrix(
-        (arrays[f"{name}_data"], arrays[f"{name}_indices"], arrays[f"{name}_indptr"]),
-        shape=shape,
-    )
-
-
 class ItemStats:
     """What the ranker knows of each item and viewer at the end of the interactions."""
 
@@ -333,7 +335,7 @@ class ItemStats:
             [
                 np.asarray(
                     sp.csr_matrix(
-                        (_decay(self.now - times.data, h), times.indices, times.indptr),
+                        (decay(self.now - times.data, h), times.indices, times.indptr),
                         shape=times.shape,
                     ).sum(axis=0)
                 ).ravel()
@@ -353,16 +355,12 @@ class ItemStats:
             else np.zeros(times.shape[1])
         )
         share = float(finished.sum() / self.count.sum()) if self.count.sum() else 0.0
-        self.finish_rate = (finished + 5.0 * share) / (self.count + 5.0)
+        self.finish_rate = _shrunk(finished, self.count, share)
         signal = data.signal if data.signal is not None else data.matrix
         sums = np.asarray(signal.sum(axis=0)).ravel()
-        # Shrunk towards the catalogue's mean, so an item seen twice is not the best there is.
-        prior = float(signal.data.mean()) if signal.nnz else 0.0
-        self.quality = (sums + 5.0 * prior) / (self.count + 5.0)
+        self.quality = _shrunk(sums, self.count, float(signal.data.mean()) if signal.nnz else 0.0)
         self.user_count = np.diff(times.indptr).astype(np.float64)
-        self.user_last = np.zeros(times.shape[0])
-        has = self.user_count > 0
-        self.user_last[has] = np.maximum.reduceat(times.data, times.indptr[:-1][has])
+        self.user_last = _last_times(times)
         # Interactions per item and day: popularity at any viewer's time is a product with it.
         day = np.floor(times.data / DAY_S).astype(np.int64)
         self.first_day = int(day.min()) if len(day) else 0
@@ -377,7 +375,7 @@ class ItemStats:
         days = np.arange(self.by_day.shape[1]) + self.first_day
         last_day = np.floor(self.user_last[rows] / DAY_S)
         age = (last_day[:, None] - days[None, :]) * DAY_S
-        weights = np.where(age >= 0, _decay(age, self.THEN_HALF_LIFE), 0.0)
+        weights = np.where(age >= 0, decay(age, self.THEN_HALF_LIFE), 0.0)
         return np.asarray(self.by_day @ weights.T).T
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -390,7 +388,7 @@ class ItemStats:
             "user_count": self.user_count,
             "user_last": self.user_last,
             "finish_rate": self.finish_rate,
-            **_sparse("by_day", self.by_day),
+            **sparse_arrays("by_day", self.by_day),
         }
 
     @classmethod
@@ -401,7 +399,7 @@ class ItemStats:
         names = ("count", "trend", "age_days", "quality", "user_count", "user_last", "finish_rate")
         for name in names:
             setattr(stats, name, arrays[name])
-        stats.by_day = _unsparse("by_day", arrays)
+        stats.by_day = sparse_from_arrays("by_day", arrays)
         return stats
 
 
@@ -615,12 +613,6 @@ class RankerRecommender(Recommender):
         return np.vstack(xs), np.concatenate(ys), groups
 
     # -- candidates and features -----------------------------------------------------------
-
-    def _unseen(self, rows: np.ndarray) -> np.ndarray:
-        seen = self.seen[rows]
-        unseen = np.ones(seen.shape, dtype=bool)
-        unseen[np.repeat(np.arange(len(rows)), np.diff(seen.indptr)), seen.indices] = False
-        return unseen
 
     def _generator_scores(self, rows: np.ndarray) -> dict[str, np.ndarray]:
         assert self.stats is not None
