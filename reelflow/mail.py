@@ -79,10 +79,10 @@ def _password_reset(settings: Settings, payload: Mapping[str, Any]) -> tuple[str
 
 
 def _video_ready(settings: Settings, payload: Mapping[str, Any]) -> tuple[str, str]:
+    watch = _page(settings, f"watch.html?v={payload['video_id']}")
     return (
         f"Your video is ready: {payload['title']}",
-        f"“{payload['title']}” has been processed and can be watched:\n\n"
-        f"{settings.api_base_url.rstrip('/')}/watch.html?v={payload['video_id']}\n",
+        f"“{payload['title']}” has been processed and can be watched:\n\n{watch}\n",
     )
 
 

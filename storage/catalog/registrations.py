@@ -22,6 +22,7 @@ from storage.catalog.base import CatalogBase, _columns, _fetch_one, _one
 from storage.catalog.errors import EmailTaken, NotFound
 from storage.catalog.models import Role, User
 from storage.catalog.outbox import _enqueue_mail
+from storage.catalog.sessions import _revoke_user_refresh_tokens
 
 
 class Registrations(CatalogBase):
@@ -128,10 +129,6 @@ class Registrations(CatalogBase):
             if user is None:
                 raise NotFound("password reset link")
             conn.execute("DELETE FROM password_resets WHERE user_id = %s", (user.id,))
-            conn.execute(
-                "UPDATE refresh_tokens SET revoked_at = now()"
-                " WHERE user_id = %s AND revoked_at IS NULL",
-                (user.id,),
-            )
+            _revoke_user_refresh_tokens(conn, user.id)
         self._changed("user", user.id)
         return user

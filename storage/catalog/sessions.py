@@ -11,7 +11,7 @@ from uuid import UUID
 
 from psycopg import errors
 
-from storage.catalog.base import CatalogBase
+from storage.catalog.base import CatalogBase, Connection
 from storage.catalog.errors import InvalidState, NotFound
 from storage.catalog.models import User
 from storage.catalog.users import _user
@@ -94,11 +94,7 @@ class Sessions(CatalogBase):
                     (new[0], token_id),
                 )
                 return user_id, session_id
-            conn.execute(
-                "UPDATE refresh_tokens SET revoked_at = now()"
-                " WHERE user_id = %s AND revoked_at IS NULL",
-                (user_id,),
-            )
+            _revoke_user_refresh_tokens(conn, user_id)
         # Raised after the block so that the revocation above is committed, not rolled back.
         self._changed("user", user_id)
         raise InvalidState(
@@ -123,10 +119,14 @@ class Sessions(CatalogBase):
     def revoke_user_refresh_tokens(self, user_id: UUID) -> int:
         """Revoke every live refresh token of the user; returns how many were revoked."""
         with self._transaction() as conn:
-            revoked = conn.execute(
-                "UPDATE refresh_tokens SET revoked_at = now()"
-                " WHERE user_id = %s AND revoked_at IS NULL",
-                (user_id,),
-            ).rowcount
+            revoked = _revoke_user_refresh_tokens(conn, user_id)
         self._changed("user", user_id)
         return revoked
+
+
+def _revoke_user_refresh_tokens(conn: Connection, user_id: UUID) -> int:
+    """Revoke every live refresh token of the user on the caller's transaction; how many."""
+    return conn.execute(
+        "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = %s AND revoked_at IS NULL",
+        (user_id,),
+    ).rowcount
