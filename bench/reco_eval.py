@@ -100,14 +100,9 @@ def main() -> None:
         )
         print(table.drop(columns=["split"]).to_string(index=False, float_format="%.4f"))
         print(f"95 % intervals, bootstrap over the {len(split.test)} viewers:")
-        for name in (SERVED, "hybrid", BASELINE, TRENDING):
-            low, high = bootstrap_interval(per_user[name], np.mean)
-            print(f"  ndcg@{k} {name:<10} [{low:.4f}, {high:.4f}]")
-        for baseline in (BASELINE, TRENDING):
-            pair = np.column_stack([per_user[SERVED], per_user[baseline]])
-            low, high = bootstrap_interval(pair, _ratio)
-            ratio = _ratio(pair)
-            print(f"  {SERVED} / {baseline} = {ratio:.2f}x [{low:.2f}, {high:.2f}]")
+        print_intervals(
+            {name: per_user[name] for name in (SERVED, "hybrid", BASELINE, TRENDING)}, k
+        )
         by_model = table.set_index("model")[f"ndcg@{k}"]
         summary.append((split.name, by_model[SERVED], by_model[BASELINE], by_model[TRENDING]))
     rolling(interactions, args.data, k)
@@ -138,11 +133,17 @@ def rolling(interactions: pd.DataFrame, data: Path, k: int) -> None:
         f"\nrolling global split: the last 4 tenths of time, each from all before it; "
         f"{' + '.join(viewers)} = {len(scores[SERVED])} viewers pooled:"
     )
-    for name, values in scores.items():
+    print_intervals(scores, k)
+
+
+def print_intervals(ndcg: dict[str, np.ndarray], k: int) -> None:
+    """Each model's mean NDCG@k over viewers, and the served model's ratio to each baseline,
+    with their 95 % bootstrap intervals."""
+    for name, values in ndcg.items():
         low, high = bootstrap_interval(values, np.mean)
         print(f"  ndcg@{k} {name:<10} {values.mean():.4f} [{low:.4f}, {high:.4f}]")
     for baseline in (BASELINE, TRENDING):
-        pair = np.column_stack([scores[SERVED], scores[baseline]])
+        pair = np.column_stack([ndcg[SERVED], ndcg[baseline]])
         low, high = bootstrap_interval(pair, _ratio)
         print(f"  {SERVED} / {baseline} = {_ratio(pair):.2f}x [{low:.2f}, {high:.2f}]")
 

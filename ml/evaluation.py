@@ -112,10 +112,15 @@ def global_temporal_split(rows: Iterable[Row] | pd.DataFrame, test_fraction: flo
     """
     df = to_frame(rows)
     cutoff = float(np.quantile(df["timestamp"].to_numpy(np.float64), 1.0 - test_fraction))
-    is_test = df["timestamp"].to_numpy(np.float64) > cutoff
-    train, test = df[~is_test], df[is_test]
-    held, skipped = _held_out(test, set(train["user"]))
-    return Split("global-temporal", train.reset_index(drop=True), held, skipped)
+    return _period_split("global-temporal", df, cutoff, np.inf)
+
+
+def _period_split(name: str, df: pd.DataFrame, start: float, end: float) -> Split:
+    """Everything up to ``start`` to learn from, what lies in (``start``, ``end``] held out."""
+    stamps = df["timestamp"].to_numpy(np.float64)
+    train = df[stamps <= start]
+    held, skipped = _held_out(df[(stamps > start) & (stamps <= end)], set(train["user"]))
+    return Split(name, train.reset_index(drop=True), held, skipped)
 
 
 def rolling_temporal_splits(
@@ -131,12 +136,7 @@ def rolling_temporal_splits(
     for n in range(windows, 0, -1):
         start = float(np.quantile(stamps, 1.0 - n * window_fraction))
         end = float(np.quantile(stamps, 1.0 - (n - 1) * window_fraction)) if n > 1 else np.inf
-        train = df[stamps <= start]
-        test = df[(stamps > start) & (stamps <= end)]
-        held, skipped = _held_out(test, set(train["user"]))
-        splits.append(
-            Split(f"rolling-{windows - n + 1}", train.reset_index(drop=True), held, skipped)
-        )
+        splits.append(_period_split(f"rolling-{windows - n + 1}", df, start, end))
     return splits
 
 
