@@ -230,6 +230,7 @@ def pool_environment(
         "REELFLOW_OBJECT_STORE": "s3",
         "REELFLOW_S3_BUCKET": store.bucket,
         "REELFLOW_S3_ENDPOINT_URL": str(settings.s3_endpoint_url),
+        "REELFLOW_S3_REGION": settings.s3_region,
         "AWS_ACCESS_KEY_ID": settings.s3_access_key_id,
         "AWS_SECRET_ACCESS_KEY": settings.s3_secret_access_key.get_secret_value(),
         "AWS_DEFAULT_REGION": settings.s3_region,
@@ -284,7 +285,11 @@ class WorkerPool:
     def dagster_host(self, name: str) -> Host:
         """A new host for a Dagster server, with the distributed instance configuration."""
         host = self.host(name)
-        shutil.copy(DISTRIBUTED_INSTANCE, host.dagster_home / "dagster.yaml")
+        config = yaml.safe_load(DISTRIBUTED_INSTANCE.read_text())
+        # The pool's hosts are processes, not pods: run workers start as local processes
+        # (Dagster's default launcher) instead of Kubernetes Jobs.
+        config.pop("run_launcher")
+        (host.dagster_home / "dagster.yaml").write_text(yaml.safe_dump(config))
         # Opened here first, the instance creates its tables before the servers' threads race
         # to create them.
         self.instance()
