@@ -19,6 +19,7 @@ from redis.commands.core import Script
 from redis.retry import Retry
 
 from api.breaker import CircuitBreaker
+from api.metrics import count_cache_read
 from reelflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -100,8 +101,10 @@ class SharedCache:
         """
         client = self._client
         if client is None:
+            count_cache_read(self._cache_name(key), hit=False)
             return load()
         cached = self._call(lambda: _bytes(client.hget(key, field)), None)
+        count_cache_read(self._cache_name(key), hit=cached is not None)
         if cached is not None:
             return parse(cached)
         marker = self._marker(key)
@@ -129,6 +132,11 @@ class SharedCache:
                 pipe.execute()
 
         self._call(write, None)
+
+    def _cache_name(self, key: str) -> str:
+        """What a key's entries are (`sessions`, `video`, `feed` …): the part after the
+        namespace, a label of few values."""
+        return key.removeprefix(f"{self._namespace}:").split(":", 1)[0]
 
     def _marker(self, key: str) -> str:
         return f"{key}:changed"

@@ -22,6 +22,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.breaker import CircuitBreaker
 from api.errors import ApiError
 from api.limits import RateLimiter
+from api.logs import record_user
 from api.mailer import Mailer
 from api.media_runs import MediaRuns
 from api.public_reads import PublicReads
@@ -179,6 +180,7 @@ def get_optional_user(
         raise _unauthorized("the session has ended; sign in again") from exc
     if user.deleted_at is not None:
         raise _unauthorized("the account no longer exists")
+    record_user(user.id)
     return user
 
 

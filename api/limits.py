@@ -17,6 +17,7 @@ from typing import Literal
 
 from api.cache import SharedCache
 from api.errors import ApiError, error
+from api.metrics import count_rate_limit_refusal
 from reelflow.settings import Settings, SettingsError
 
 Scope = Literal["address", "account"]
@@ -108,6 +109,7 @@ class RateLimiter:
             if hits > limit.requests
         ]
         if waits:
+            count_rate_limit_refusal(route)
             wait_s = max(1, math.ceil(max(waits)))
             raise ApiError(
                 429,

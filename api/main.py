@@ -15,9 +15,11 @@ from api.cache import SharedCache
 from api.deps import HistoryProvider
 from api.errors import install_error_handlers
 from api.limits import RateLimiter
+from api.logs import REQUEST_ID_HEADER
 from api.mailer import Mailer
 from api.media_runs import MediaRuns
-from api.middleware import SECURITY_HEADERS, LimitsAndHeaders, content_security_policy
+from api.metrics import METRICS_PATH, HttpMetrics, metrics
+from api.middleware import SECURITY_HEADERS, LimitsAndHeaders, RequestLog, content_security_policy
 from api.public_reads import PublicReads
 from api.recommendations import Recommendations
 from api.replica import LaggingReads
@@ -119,10 +121,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_origins=settings.cors_origins,
             allow_methods=["*"],
             allow_headers=["*"],
-            expose_headers=["Content-Range", "Upload-Offset"],
+            expose_headers=["Content-Range", "Upload-Offset", REQUEST_ID_HEADER],
         )
+    # Added last, so outermost: every answer is counted and logged, the refusals and preflight
+    # answers of the layers within included.
+    app.add_middleware(HttpMetrics)
+    app.add_middleware(RequestLog)
 
     app.include_router(health.router)
+    # For the scraper, in Prometheus's text format: not part of the API clients read about.
+    app.add_api_route(METRICS_PATH, metrics, include_in_schema=False)
     # Before any router with /videos/{video_id}: that path would also match /videos/feed.
     app.include_router(feed.router, prefix=API_PREFIX)
     app.include_router(trending.router, prefix=API_PREFIX)

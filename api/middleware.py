@@ -1,10 +1,12 @@
-"""The API's outermost layer, as plain ASGI (no per-request task or stream as with
-`BaseHTTPMiddleware`): request bodies over their limit refused (a declared length before any
-route runs, a streamed one as soon as it passes the limit), and the security headers on every
-answer."""
+"""The API's outermost layers, as plain ASGI (no per-request task or stream as with
+`BaseHTTPMiddleware`): every request named by an id and logged once answered; request bodies
+over their limit refused (a declared length before any route runs, a streamed one as soon as it
+passes the limit), and the security headers on every answer."""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit
 
@@ -13,6 +15,12 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_response
+from api.logs import REQUEST_ID_HEADER, begin_request, redact_url
+from api.metrics import route_template
+
+access_log = logging.getLogger("api.access")
+# The line uvicorn's access log writes (the one `RedactSecrets` reads and people are used to).
+ACCESS_FORMAT = '%s - "%s %s HTTP/%s" %d'
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -129,3 +137,60 @@ class LimitsAndHeaders:
             if started:
                 raise
             await refused(scope, receive, send_with_headers)
+
+
+class RequestLog:
+    """Names each request by an id (the caller's `X-Request-ID` when it is a plain token, else a
+    new one), sends it back in `X-Request-ID`, and writes one access record per request once it
+    is answered: method, route template, status, duration and the account that made it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        # Not reset afterwards: the server's own record of an error escaping this request is
+        # made in the same task after this returns, and names the request too. The server
+        # serves each request in a task of its own, so the id goes no further.
+        context = begin_request(Headers(scope=scope).get(REQUEST_ID_HEADER))
+        # Read before the app runs: a mount rewrites the scope's paths on the way in. Redacted
+        # here, not only by the server's log handlers: the app also runs under other handlers.
+        target = scope.get("root_path", "") + scope["path"]
+        if query := scope.get("query_string", b""):
+            target = f"{target}?{query.decode('latin-1')}"
+        target = redact_url(target)
+        started = time.perf_counter()
+        # An exception that escapes the app is answered 500 by the server's outermost layer.
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = context.request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            client = scope.get("client")
+            address = f"{client[0]}:{client[1]}" if client else "-"
+            access_log.info(
+                ACCESS_FORMAT,
+                address,
+                scope["method"],
+                target,
+                scope.get("http_version", "1.1"),
+                status,
+                extra={
+                    "request_id": context.request_id,
+                    "user_id": context.user_id,
+                    "method": scope["method"],
+                    "route": route_template(scope),
+                    "path": target,
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )

@@ -60,12 +60,14 @@ def _devstack_mail(settings: Settings, args: argparse.Namespace) -> int:
 
 def _bootstrap(settings: Settings, _: argparse.Namespace) -> int:
     from devstack.jars import fetch_all
+    from devstack.kustomize import ensure_kustomize
     from devstack.stripe import ensure_stripe_mock
     from devstack.web import ensure_web_dependencies
 
     for name, jars in fetch_all(settings.jar_dir).items():
         print(f"{name:<16} {len(jars):>3} jars in {settings.jar_dir / name}")
     print(f"{'stripe-mock':<16} {ensure_stripe_mock(settings)}")
+    print(f"{'kustomize':<16} {ensure_kustomize(settings)}")
     print(f"{'web packages':<16} {ensure_web_dependencies()}")
     return 0
 
@@ -132,32 +134,75 @@ def api_workers(settings: Settings, requested: int | None = None) -> int:
 
 
 def _api(settings: Settings, args: argparse.Namespace) -> int:
+    import signal
+    import tempfile
+    from types import FrameType
+
     import uvicorn
 
-    from api.main import create_app
+    def stop(signum: int, _: FrameType | None) -> None:
+        # With one worker, uvicorn raises the signal it stopped on again once it has shut down:
+        # as an exception here, so that the run's metrics directory is removed on the way out.
+        raise SystemExit(128 + signum)
 
+    signal.signal(signal.SIGTERM, stop)
     workers = api_workers(settings, args.workers)
-    # Several workers each build the application from the environment's settings, as
-    # `create_app()` does; they share nothing but the databases, the object store and Redis.
-    uvicorn.run(
-        create_app(settings) if workers == 1 else "api.main:create_app",
-        factory=workers > 1,
-        workers=workers,
-        host=args.host or settings.api_host,
-        port=args.port or settings.api_port,
-        proxy_headers=True,
-        server_header=False,
-        log_config=_api_log_config(uvicorn.config.LOGGING_CONFIG),
-    )
+    # Every worker counts its metrics in files of this run's directory, which a scrape of any
+    # of them sums (api/metrics.py); one worker takes the same path. The variable must be set
+    # before prometheus-client is first imported, which the app's import does. A worker that
+    # exits leaves its files, so what it counted stays in the sums and counters never go back;
+    # `multiprocess.mark_process_dead` only drops live gauges, of which the API has none.
+    with tempfile.TemporaryDirectory(prefix="reelflow-api-metrics-") as metrics_dir:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        from api.main import create_app
+
+        # Several workers each build the application from the environment's settings, as
+        # `create_app()` does; they share nothing but the databases, the object store and Redis.
+        uvicorn.run(
+            create_app(settings) if workers == 1 else "api.main:create_app",
+            factory=workers > 1,
+            workers=workers,
+            host=args.host or settings.api_host,
+            port=args.port or settings.api_port,
+            proxy_headers=True,
+            server_header=False,
+            log_config=_api_log_config(uvicorn.config.LOGGING_CONFIG),
+        )
     return 0
 
 
 def _api_log_config(base: dict[str, Any]) -> dict[str, Any]:
-    """uvicorn's logging, with the secrets of request URLs left out of the access log."""
+    """uvicorn's logging as JSON lines (api/logs.py), the API's own records included, with one
+    access record per request written by the API (it knows the route, the account and the
+    duration), and the secrets of request URLs left out."""
     config = copy.deepcopy(base)
+    config["formatters"] = {"json": {"()": "api.logs.JsonFormatter"}}
     config.setdefault("filters", {})["redact_secrets"] = {"()": "api.logs.RedactSecrets"}
+    for handler in config["handlers"].values():
+        handler["formatter"] = "json"
     config["handlers"]["access"].setdefault("filters", []).append("redact_secrets")
+    loggers = config.setdefault("loggers", {})
+    loggers["api.access"] = {"handlers": ["access"], "level": "INFO", "propagate": False}
+    # uvicorn's own access line would repeat the API's, without what only the API knows.
+    loggers["uvicorn.access"] = {"handlers": [], "level": "INFO", "propagate": False}
+    loggers["api"] = {"level": "INFO"}
+    config["root"] = {"handlers": ["default"], "level": "WARNING"}
     return config
+
+
+def _pipeline_metrics(settings: Settings, args: argparse.Namespace) -> int:
+    """Serve the pipeline's figures to Prometheus until stopped."""
+    from dagster import DagsterInstance
+
+    from pipelines.metrics import serve
+
+    os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
+    with DagsterInstance.get() as instance:
+        try:
+            serve(settings, instance, args.host, args.port)
+        except KeyboardInterrupt:
+            pass
+    return 0
 
 
 def _seed_events(settings: Settings, args: argparse.Namespace) -> int:
@@ -255,6 +300,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="processes (default: REELFLOW_API_WORKERS, else one per core in prod, one locally)",
     )
     api.set_defaults(handler=_api)
+
+    metrics = commands.add_parser(
+        "pipeline-metrics",
+        help="serve the pipeline's figures (videos by state, queues, runs, datasets, model) "
+        "to Prometheus on /metrics",
+    )
+    metrics.add_argument("--port", type=int, required=True)
+    metrics.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    metrics.set_defaults(handler=_pipeline_metrics)
 
     seed = commands.add_parser("seed", help="generate demo data")
     kinds = seed.add_subparsers(dest="kind", required=True)

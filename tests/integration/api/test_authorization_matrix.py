@@ -322,6 +322,7 @@ MATRIX = [
     Row("GET", "/redoc", "ReDoc", ALL),
     Row("GET", "/healthz", "liveness", ALL),
     Row("GET", "/readyz", "readiness", ALL),
+    Row("GET", "/metrics", "Prometheus scrape", ALL),
     # Accounts: every route acts on the caller.
     Row("POST", "/api/v1/users/register", "new email", only(202), body=register),
     Row("POST", "/api/v1/users/register/confirm", "unknown link", only(400), body=LINK),
