@@ -14,6 +14,12 @@ from assets import (
     thumbnails,
     transcode,
 )
+from pipelines.alerts import (
+    FRESHNESS_CHECKS,
+    freshness_sensor,
+    run_failure_alert,
+    stuck_video_alert,
+)
 from pipelines.analytics_jobs import engagement_daily, train_recommendations
 from pipelines.jobs import media_lifecycle
 from pipelines.maintenance import clean_up_uploads, uploads_schedule
@@ -34,7 +40,7 @@ STAGES = [ingest, transcode, package, drm, thumbnails, publish, engagement, reco
 def build_definitions(settings: Settings) -> Definitions:
     return Definitions(
         assets=load_assets_from_modules(STAGES),
-        asset_checks=load_asset_checks_from_modules(STAGES),
+        asset_checks=[*load_asset_checks_from_modules(STAGES), *FRESHNESS_CHECKS],
         jobs=[media_lifecycle, engagement_daily, train_recommendations, clean_up_uploads],
         schedules=[engagement_schedule, recommendations_schedule, uploads_schedule],
         sensors=[
@@ -45,6 +51,9 @@ def build_definitions(settings: Settings) -> Definitions:
             media_failure_sensor,
             media_cancel_sensor,
             stalled_video_sensor(timedelta(seconds=settings.stalled_after_s)),
+            run_failure_alert(settings),
+            stuck_video_alert(settings),
+            freshness_sensor,
         ],
         resources=resources_for(settings),
     )

@@ -27,6 +27,9 @@ class MailKind(StrEnum):
     PASSWORD_RESET = "password_reset"
     VIDEO_READY = "video_ready"
     VIDEO_FAILED = "video_failed"
+    # To the operations address, sent at once rather than through the outbox.
+    RUN_FAILED = "run_failed"
+    VIDEOS_STUCK = "videos_stuck"
 
 
 class MailError(Exception):
@@ -96,12 +99,44 @@ def _video_failed(settings: Settings, payload: Mapping[str, Any]) -> tuple[str, 
     )
 
 
+def _run_failed(settings: Settings, payload: Mapping[str, Any]) -> tuple[str, str]:
+    text = f"Run {payload['run_id']} of job {payload['job']} failed.\n\n"
+    for step in payload["steps"]:
+        text += f"Step {step['step']} failed:\n{_indented(step['error'])}\n\n"
+    if not payload["steps"]:
+        text += f"The run failed:\n{_indented(payload['run_error'] or 'no error was recorded')}\n\n"
+    if payload.get("will_retry"):
+        text += "Dagster will run it again.\n"
+    if payload.get("run_url"):
+        text += f"Run: {payload['run_url']}\n"
+    return f"Run failed: {payload['job']} {payload['run_id']}", text
+
+
+def _videos_stuck(settings: Settings, payload: Mapping[str, Any]) -> tuple[str, str]:
+    hours = payload["threshold_s"] / 3600
+    videos = payload["videos"]
+    lines = "".join(
+        f"- {video['title']} ({video['video_id']}): waiting {video['waiting_s'] / 3600:.1f} h\n"
+        for video in videos
+    )
+    return (
+        f"{len(videos)} video(s) processing for more than {hours:g} h",
+        f"These videos have been processing for more than {hours:g} h:\n\n{lines}",
+    )
+
+
+def _indented(text: str) -> str:
+    return "\n".join(f"    {line}" for line in text.strip().splitlines())
+
+
 WRITERS: dict[MailKind, Callable[[Settings, Mapping[str, Any]], tuple[str, str]]] = {
     MailKind.CONFIRM_REGISTRATION: _confirm_registration,
     MailKind.ACCOUNT_EXISTS: _account_exists,
     MailKind.PASSWORD_RESET: _password_reset,
     MailKind.VIDEO_READY: _video_ready,
     MailKind.VIDEO_FAILED: _video_failed,
+    MailKind.RUN_FAILED: _run_failed,
+    MailKind.VIDEOS_STUCK: _videos_stuck,
 }
 
 

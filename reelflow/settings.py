@@ -197,6 +197,13 @@ class Settings(BaseSettings):
     # failed run's retry.
     stalled_after_s: float = Field(default=2 * 3600, gt=0)
 
+    # Operations alerts (pipelines/alerts.py): failed runs and videos waiting in `processing`
+    # longer than processing_alert_after_s are mailed to ops_email (unset: only logged), and
+    # failed runs posted to the Slack incoming webhook when one is set (its URL is its secret).
+    ops_email: str | None = None
+    slack_webhook_url: SecretStr | None = None
+    processing_alert_after_s: float = Field(default=3600, gt=0)
+
     jwt_secret: SecretStr = SecretStr(LOCAL_SECRET_PREFIX + "jwt-signing-key-of-the-dev-stack")
     url_signing_secret: SecretStr = SecretStr(
         LOCAL_SECRET_PREFIX + "url-signing-key-of-the-dev-stack"

@@ -120,6 +120,15 @@ class Video(_Model):
     rights_version: int = 0
 
 
+class ProcessingVideo(_Model):
+    """A video `processing`, and since when: the completion of the upload it processes (its
+    last change when it has no completed upload)."""
+
+    id: UUID
+    title: str
+    since: datetime
+
+
 class NewStreamAsset(_Model):
     """One rendition of one format, as the publishing step hands it to `publish_video`."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from psycopg import errors, sql
@@ -20,7 +20,7 @@ from storage.catalog.base import (
     _row_value,
 )
 from storage.catalog.errors import InvalidValue, NotFound
-from storage.catalog.models import EncodingStatus, Upload, Video, Visibility
+from storage.catalog.models import EncodingStatus, ProcessingVideo, Upload, Video, Visibility
 from storage.catalog.outbox import _enqueue_mail
 
 
@@ -158,6 +158,47 @@ class Videos(CatalogBase):
             " AND updated_at <= now() - %s ORDER BY updated_at, id LIMIT %s"
         ).format(_columns(Video))
         return self._rows(Video, query, (idle_for, limit))
+
+    def count_videos_by_status(self) -> dict[EncodingStatus, int]:
+        """How many videos are in each encoding state, every state present."""
+        with self._transaction() as conn:
+            rows = conn.execute(
+                "SELECT encoding_status, count(*) FROM videos GROUP BY encoding_status"
+            ).fetchall()
+        counts = dict.fromkeys(EncodingStatus, 0)
+        counts.update({EncodingStatus(status): int(count) for status, count in rows})
+        return counts
+
+    def list_processing_videos(
+        self, *, since_before: datetime | None = None, limit: int = 100
+    ) -> list[ProcessingVideo]:
+        """Videos `processing`, longest waiting first; with `since_before`, only those waiting
+        since then or earlier."""
+        query = sql.SQL(
+            "SELECT * FROM (SELECT v.id, v.title, coalesce(("
+            " SELECT max(u.completed_at) FROM uploads AS u"
+            " WHERE u.video_id = v.id AND u.status = 'completed'), v.updated_at) AS since"
+            " FROM videos AS v WHERE v.encoding_status = 'processing') AS waiting"
+            " WHERE %s::timestamptz IS NULL OR since <= %s ORDER BY since, id LIMIT %s"
+        )
+        return self._rows(ProcessingVideo, query, (since_before, since_before, limit))
+
+    def upload_to_ready_seconds(self, published_after: datetime) -> list[float]:
+        """For each video first published after `published_after`, the seconds from the
+        completion of the upload it published to its publication.
+
+        The catalog keeps when a video was first published, not when each later version was:
+        re-processing a published video is not counted.
+        """
+        with self._transaction() as conn:
+            rows = conn.execute(
+                "SELECT extract(epoch FROM v.published_at - ("
+                " SELECT max(u.completed_at) FROM uploads AS u WHERE u.video_id = v.id"
+                " AND u.status = 'completed' AND u.completed_at <= v.published_at))"
+                " FROM videos AS v WHERE v.published_at > %s",
+                (published_after,),
+            ).fetchall()
+        return sorted(float(seconds) for (seconds,) in rows if seconds is not None)
 
     def take_down_video(self, video_id: UUID, reason: str) -> Video:
         """Hide a video from everyone but admins and stop its playback and licences.
