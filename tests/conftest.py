@@ -30,6 +30,7 @@ pytest_plugins = [
     "tests.fixtures.playback",
     "tests.fixtures.recommendations",
     "tests.fixtures.mail",
+    "tests.fixtures.log_audit",
 ]
 
 
