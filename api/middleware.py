@@ -15,8 +15,9 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_response
-from api.logs import REQUEST_ID_HEADER, begin_request, redact_url
+from api.logs import REQUEST_ID_HEADER, begin_request
 from api.metrics import route_template
+from reelflow.logs import redact_url
 
 access_log = logging.getLogger("api.access")
 # The line uvicorn's access log writes (the one `RedactSecrets` reads and people are used to).

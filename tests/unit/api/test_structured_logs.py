@@ -16,16 +16,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from api.logs import (
-    REDACTED,
-    JsonFormatter,
-    begin_request,
-    current_request,
-    record_user,
-    redact_text,
-    request_id,
-)
+from api.logs import JsonFormatter, begin_request, current_request, record_user, request_id
 from api.middleware import RequestLog
+from reelflow.logs import REDACTED, redact_text
 
 NEW_ID = re.compile(r"[0-9a-f]{32}")
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlLXBhcnQ"
