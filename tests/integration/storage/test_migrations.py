@@ -52,7 +52,7 @@ def test_upgrade_creates_the_catalog_on_an_empty_database(empty_database_dsn: st
 
     migrate.upgrade(empty_database_dsn)
 
-    assert migrate.current(empty_database_dsn) == migrate.head() == "0008"
+    assert migrate.current(empty_database_dsn) == migrate.head() == "0009"
     assert tables(empty_database_dsn) == CATALOG_TABLES
 
 
