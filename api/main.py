@@ -18,7 +18,7 @@ from api.limits import RateLimiter
 from api.logs import REQUEST_ID_HEADER
 from api.mailer import Mailer
 from api.media_runs import MediaRuns
-from api.metrics import METRICS_PATH, HttpMetrics, metrics
+from api.metrics import METRICS_PATH, metrics
 from api.middleware import SECURITY_HEADERS, LimitsAndHeaders, RequestLog, content_security_policy
 from api.public_reads import PublicReads
 from api.recommendations import Recommendations
@@ -125,7 +125,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     # Added last, so outermost: every answer is counted and logged, the refusals and preflight
     # answers of the layers within included.
-    app.add_middleware(HttpMetrics)
     app.add_middleware(RequestLog)
 
     app.include_router(health.router)

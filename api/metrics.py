@@ -12,7 +12,6 @@ no route matched: raw paths would make a series per video id, token and probe fo
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -27,7 +26,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 METRICS_PATH = "/metrics"
 UNMATCHED = "unmatched"
@@ -93,41 +92,17 @@ def count_rate_limit_refusal(route: str) -> None:
     RATE_LIMIT_REFUSALS.labels(route=route).inc()
 
 
-class HttpMetrics:
-    """Counts every HTTP request by method, route template and status, and times it.
+def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    """Count a request by method, route template and status, and time it.
 
     Scrapes of `/metrics` are counted (their route label sets them apart) but not timed: a
     scrape every few seconds would otherwise weigh on the latency buckets that alerts read for
     the traffic viewers make.
     """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        # An exception that escapes the app is answered 500 by the server's outermost layer.
-        status = 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            method = method_label(scope["method"])
-            route = route_template(scope)
-            HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
-            if route != METRICS_PATH:
-                HTTP_REQUEST_DURATION.labels(method=method, route=route).observe(
-                    time.perf_counter() - started
-                )
+    method = method_label(method)
+    HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
+    if route != METRICS_PATH:
+        HTTP_REQUEST_DURATION.labels(method=method, route=route).observe(seconds)
 
 
 def exposition() -> bytes:

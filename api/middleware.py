@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_response
 from api.logs import REQUEST_ID_HEADER, begin_request
-from api.metrics import route_template
+from api.metrics import observe_request, route_template
 from reelflow.logs import redact_url
 
 access_log = logging.getLogger("api.access")
@@ -142,8 +142,9 @@ class LimitsAndHeaders:
 
 class RequestLog:
     """Names each request by an id (the caller's `X-Request-ID` when it is a plain token, else a
-    new one), sends it back in `X-Request-ID`, and writes one access record per request once it
-    is answered: method, route template, status, duration and the account that made it."""
+    new one), sends it back in `X-Request-ID`, and once it is answered writes one access record
+    (method, route template, status, duration and the account that made it) and counts it in
+    the metrics."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -176,6 +177,9 @@ class RequestLog:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            seconds = time.perf_counter() - started
+            route = route_template(scope)
+            observe_request(scope["method"], route, status, seconds)
             client = scope.get("client")
             address = f"{client[0]}:{client[1]}" if client else "-"
             access_log.info(
@@ -189,9 +193,9 @@ class RequestLog:
                     "request_id": context.request_id,
                     "user_id": context.user_id,
                     "method": scope["method"],
-                    "route": route_template(scope),
+                    "route": route,
                     "path": target,
                     "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "duration_ms": round(seconds * 1000, 2),
                 },
             )

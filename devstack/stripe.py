@@ -7,48 +7,26 @@ validates requests against Stripe's OpenAPI spec and answers with fixture object
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from devstack.gotools import GoTool
 from devstack.network import HOST, http_ok
 from devstack.service import Service, ServiceError
 from reelflow.settings import Settings
 
-STRIPE_MOCK_MODULE = "github.com/stripe/stripe-mock"
-STRIPE_MOCK_VERSION = "v0.203.0"
+STRIPE_MOCK = GoTool("stripe-mock", "github.com/stripe/stripe-mock", "v0.203.0")
 DEFAULT_PORT = 12111
 
 
 def stripe_mock_path(settings: Settings) -> Path:
     """Where the pinned stripe-mock binary is (or will be) installed."""
-    return settings.cache_dir / "bin" / f"stripe-mock-{STRIPE_MOCK_VERSION}" / "stripe-mock"
+    return STRIPE_MOCK.path(settings)
 
 
 def ensure_stripe_mock(settings: Settings) -> Path:
-    """The pinned stripe-mock binary, built with `go install` on first use (about 40 s)."""
-    binary = stripe_mock_path(settings)
-    if binary.is_file():
-        return binary
-    go = shutil.which("go")
-    if go is None:
-        raise ServiceError("stripe-mock is built with Go, which is not installed (need Go 1.22+)")
-    binary.parent.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(
-        [go, "install", f"{STRIPE_MOCK_MODULE}@{STRIPE_MOCK_VERSION}"],
-        env={**os.environ, "GOBIN": str(binary.parent)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0 or not binary.is_file():
-        raise ServiceError(
-            f"go install {STRIPE_MOCK_MODULE}@{STRIPE_MOCK_VERSION} failed:\n"
-            f"{result.stdout}{result.stderr}"
-        )
-    return binary
+    """The pinned stripe-mock binary, built on first use (about 40 s)."""
+    return STRIPE_MOCK.ensure(settings)
 
 
 class StripeMock(Service):

@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.main import create_app
-from api.metrics import METRICS_PATH, HttpMetrics, metrics
+from api.metrics import METRICS_PATH, metrics
 from api.middleware import RequestLog
 from reelflow.settings import Settings
 
@@ -30,7 +30,6 @@ def client() -> Iterator[TestClient]:
     app = FastAPI()
     app.include_router(router, prefix="/api/v9")
     app.add_api_route(METRICS_PATH, metrics, include_in_schema=False)
-    app.add_middleware(HttpMetrics)
     app.add_middleware(RequestLog)
     with TestClient(app) as test_client:
         yield test_client
