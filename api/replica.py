@@ -54,12 +54,13 @@ class LaggingReads:
         replica = self.replica
         if replica is None or fresh or not self._worth_trying():
             return read(self.primary)
+        started = self.clock()
         try:
             result = read(replica)
         except UNAVAILABLE as exc:
             self._failed(exc)
             return read(self.primary)
-        self._answered()
+        self._answered(started)
         return result
 
     def state(self) -> str:
@@ -87,9 +88,11 @@ class LaggingReads:
         if first:
             log.warning("PostgreSQL standby failed a read (%s); reading from the primary", exc)
 
-    def _answered(self) -> None:
+    def _answered(self, started: float) -> None:
         with self._lock:
-            was_down = self._down_since is not None
+            # A read begun before the standby was found down and answered since (in flight
+            # when it stopped) says nothing of the standby now: only a read begun later does.
+            if self._down_since is None or started < self._down_since:
+                return
             self._down_since = None
-        if was_down:
-            log.warning("PostgreSQL standby answers again; lagging reads go back to it")
+        log.warning("PostgreSQL standby answers again; lagging reads go back to it")

@@ -57,6 +57,35 @@ def test_the_standby_serves_until_it_fails_then_the_primary_for_the_retry_window
     assert sum("answers again" in m for m in messages) == 1
 
 
+def test_a_read_in_flight_when_the_standby_stops_does_not_bring_it_back(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock()
+    reads = LaggingReads(PRIMARY, STANDBY, retry_s=5.0, clock=clock)
+    asked: list[Catalog] = []
+
+    def failing(catalog: Catalog) -> Catalog:
+        asked.append(catalog)
+        if catalog is STANDBY:
+            raise psycopg.OperationalError("terminating connection")
+        return catalog
+
+    def in_flight(catalog: Catalog) -> Catalog:
+        # While this read runs on the standby, the standby stops and another read fails on it.
+        clock.now += 0.1
+        assert reads.run(failing) is PRIMARY
+        return catalog
+
+    with caplog.at_level(logging.WARNING, logger="api.replica"):
+        assert reads.run(in_flight) is STANDBY
+        clock.now += 1.0
+        # Still within the retry window of the failure: the standby is left alone.
+        assert reads.run(failing) is PRIMARY and asked[-1] is PRIMARY
+    messages = [record.getMessage() for record in caplog.records]
+    assert sum("failed a read" in m for m in messages) == 1
+    assert not any("answers again" in m for m in messages)
+
+
 def test_without_a_standby_everything_reads_the_primary() -> None:
     reads = LaggingReads(PRIMARY, None, retry_s=5.0)
     assert reads.run(lambda catalog: catalog) is PRIMARY
