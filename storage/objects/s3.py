@@ -193,13 +193,21 @@ class S3ObjectStore(ObjectStore):
     def list(self, prefix: str = "") -> builtins.list[str]:
         folder = folder_of(prefix)
         keys: builtins.list[str] = []
-        for page in self._pages("list_objects_v2", Prefix=folder):
+        after: dict[str, str] = {}
+        while True:
+            page = self.client.list_objects_v2(
+                Bucket=self.bucket, Prefix=folder, MaxKeys=self.page_size, **after
+            )
+            contents = page.get("Contents", [])
             # S3Proxy's filesystem backend reports folders as keys ending in "/"; no valid key
             # does, so they are never objects of ours.
-            keys.extend(
-                item["Key"] for item in page.get("Contents", []) if not item["Key"].endswith("/")
-            )
-        return sorted(keys)
+            keys.extend(item["Key"] for item in contents if not item["Key"].endswith("/"))
+            if not page.get("IsTruncated") or not contents:
+                return sorted(keys)
+            # Pages continue after the last key rather than from the continuation token:
+            # S3Proxy hands that token out URL-encoded and reads it back as it is, so after a key
+            # with "=" in it (the datasets' day=... folders) it served the same page forever.
+            after = {"StartAfter": contents[-1]["Key"]}
 
     def _pages(self, operation: str, **params: Any) -> Iterator[dict[str, Any]]:
         paginator = self.client.get_paginator(operation)

@@ -176,6 +176,17 @@ def test_list_returns_sorted_keys_under_the_folder_only(object_store: ObjectStor
     assert object_store.list("nothing/here") == []
 
 
+def test_list_crosses_pages_of_keys_with_characters_that_get_url_encoded(
+    object_store: ObjectStore,
+) -> None:
+    # Hive-style partition folders, as the analyst datasets use; S3 lists two keys a page here.
+    keys = [f"analytics/d/day=2026-11-0{n}/part 0+1.parquet" for n in range(1, 6)]
+    for key in keys:
+        object_store.put_bytes(key, b"x")
+
+    assert object_store.list("analytics/d") == keys
+
+
 def test_delete_removes_one_object_and_tolerates_missing_keys(object_store: ObjectStore) -> None:
     object_store.put_bytes("a/1", b"1")
     object_store.put_bytes("a/2", b"2")
