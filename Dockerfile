@@ -105,10 +105,13 @@ CMD ["dagster", "api", "grpc", "-h", "0.0.0.0", "-p", "4000", \
 
 FROM runtime AS api
 # The API serves the pages and the player from web/ beside its packages
-# (reelflow.settings.PROJECT_ROOT, api/main.py); the pages need only Shaka Player's dist.
+# (reelflow.settings.PROJECT_ROOT, api/main.py); the pages need only Shaka Player's and
+# uPlot's dist.
 COPY web/public /opt/venv/lib/python3.11/site-packages/web/public
 COPY --from=web /web/node_modules/shaka-player/dist \
     /opt/venv/lib/python3.11/site-packages/web/node_modules/shaka-player/dist
+COPY --from=web /web/node_modules/uplot/dist \
+    /opt/venv/lib/python3.11/site-packages/web/node_modules/uplot/dist
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", \

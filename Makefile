@@ -56,7 +56,8 @@ test: bootstrap lint
 screenshots: bootstrap
 	$(BIN)/reelflow devstack up
 	status=0; REELFLOW_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(BIN)/pytest \
-		tests/e2e/test_player.py tests/e2e/test_dagster_ui.py || status=$$?; \
+		tests/e2e/test_player.py tests/e2e/test_dagster_ui.py tests/e2e/test_dashboard.py \
+		|| status=$$?; \
 	$(BIN)/reelflow devstack down; exit $$status
 
 # Seeds a small library, materializes every asset, then serves the Dagster UI (:3000) and the

@@ -57,6 +57,10 @@ POLICIES: dict[str, Policy] = {
     # A player reports every few seconds; an address may be a household or a campus.
     "watch": Policy({"address": Limit(6000, 60), "account": Limit(600, 60)}),
     "licence": Policy({"address": Limit(1200, 60), "account": Limit(120, 60)}),
+    # Quality reports: a batch every ~10 s per player, plus one on leaving the page.
+    "playback": Policy({"address": Limit(6000, 60), "account": Limit(600, 60)}),
+    # Ratings and playlist edits: a viewer clicking around a list, not a script rating a catalogue.
+    "community": Policy({"address": Limit(1200, 60), "account": Limit(120, 60)}),
 }
 
 

@@ -24,12 +24,17 @@ from api.public_reads import PublicReads
 from api.recommendations import Recommendations
 from api.replica import LaggingReads
 from api.routes import (
+    analytics,
     auth,
+    captions,
     cdn,
     comments,
     drm,
     feed,
     health,
+    playback,
+    playlists,
+    ratings,
     search,
     subscriptions,
     trending,
@@ -47,6 +52,7 @@ API_PREFIX = "/api/v1"
 # The web pages (plain files, no build step) and the npm packages they load (`reelflow bootstrap`).
 WEB_PAGES_DIR = PROJECT_ROOT / "web" / "public"
 SHAKA_PLAYER_DIR = PROJECT_ROOT / "web" / "node_modules" / "shaka-player" / "dist"
+UPLOT_DIR = PROJECT_ROOT / "web" / "node_modules" / "uplot" / "dist"
 
 
 def drop_cached_on_change(catalog: Catalog, app: FastAPI) -> None:
@@ -134,8 +140,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(feed.router, prefix=API_PREFIX)
     app.include_router(trending.router, prefix=API_PREFIX)
     app.include_router(watch.router, prefix=API_PREFIX)
+    app.include_router(playback.router, prefix=API_PREFIX)
     app.include_router(search.router, prefix=API_PREFIX)
     app.include_router(comments.router, prefix=API_PREFIX)
+    app.include_router(captions.router, prefix=API_PREFIX)
+    app.include_router(ratings.router, prefix=API_PREFIX)
+    app.include_router(playlists.router, prefix=API_PREFIX)
+    app.include_router(playlists.me_router, prefix=API_PREFIX)
     app.include_router(subscriptions.router, prefix=API_PREFIX)
     app.include_router(auth.router, prefix=API_PREFIX)
     app.include_router(users.router, prefix=API_PREFIX)
@@ -143,6 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(videos.admin_router, prefix=API_PREFIX)
     app.include_router(uploads.router, prefix=API_PREFIX)
     app.include_router(drm.router, prefix=API_PREFIX)
+    app.include_router(analytics.router, prefix=API_PREFIX)
     # The CDN origin lives outside the versioned API: its URLs are baked into manifests.
     app.include_router(cdn.router)
     app.add_api_route(
@@ -153,6 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         StaticFiles(directory=SHAKA_PLAYER_DIR, check_dir=False),
         name="shaka-player",
     )
+    app.mount("/vendor/uplot", StaticFiles(directory=UPLOT_DIR, check_dir=False), name="uplot")
     # The pages answer only paths no route claims: a catch-all mount would also take the
     # requests that the API answers with 405 and its `Allow` header.
     app.router.default = StaticFiles(directory=WEB_PAGES_DIR, html=True)

@@ -70,15 +70,31 @@ class MediaRuns:
             log.warning("upload %s waits for the upload sensor: %s", upload_id, exc)
             return None
 
+    def update_captions(self, video_id: UUID) -> str | None:
+        """Queue the run that publishes the video again with its current captions; its run id,
+        or None when no webserver is configured or it refused."""
+        if self.url is None:
+            return None
+        tags = {media_runs.PARTITION_TAG: str(video_id), media_runs.VIDEO_TAG: str(video_id)}
+        try:
+            return self._launch_job(media_runs.CAPTIONS_JOB, tags)
+        except (HandOffError, OSError, ValueError) as exc:
+            log.warning("captions of video %s wait for its next media run: %s", video_id, exc)
+            return None
+
     def _launch(self, video_id: UUID, upload_id: UUID) -> str:
         added = self._query(
             ADD_PARTITION, repo=REPOSITORY, name=media_runs.PARTITIONS, key=str(video_id)
         )["addDynamicPartition"]
         if added["__typename"] not in ADDED:
             raise HandOffError(f"the partition was refused: {added}")
-        tags = media_runs.run_tags(video_id, upload_id)
+        run_id = self._launch_job(media_runs.JOB, media_runs.run_tags(video_id, upload_id))
+        log.info("upload %s of video %s handed to run %s", upload_id, video_id, run_id)
+        return run_id
+
+    def _launch_job(self, job: str, tags: dict[str, str]) -> str:
         params = {
-            "selector": {**REPOSITORY, "jobName": media_runs.JOB},
+            "selector": {**REPOSITORY, "jobName": job},
             "runConfigData": {},
             "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
         }
@@ -86,7 +102,6 @@ class MediaRuns:
         if launched["__typename"] != "LaunchRunSuccess":
             raise HandOffError(f"the run was refused: {launched}")
         run_id: str = launched["run"]["runId"]
-        log.info("upload %s of video %s handed to run %s", upload_id, video_id, run_id)
         return run_id
 
     def _query(self, text: str, **variables: Any) -> dict[str, Any]:

@@ -1,22 +1,20 @@
 """Publishing stage: the package under a new version in the object store, then the switch."""
 
+from collections.abc import Iterator
 from uuid import UUID
 
-from dagster import AssetExecutionContext, MetadataValue, asset
+from dagster import AssetCheckResult, AssetExecutionContext, MetadataValue, Output, asset
 
+from assets.captions import CAPTION_CHECKS, KEEP_VERSIONS, CaptionFiles, publish_version
 from assets.drm import ProtectedStreams
 from assets.ingest import GROUP, TRANSIENT_RETRY, SourceVideo, videos
 from assets.package import Package
 from assets.queues import LIGHT_STEP
 from assets.resources import CatalogResource, MediaResource, ObjectStoreResource
 from assets.thumbnails import ThumbnailFiles
-from assets.transcode import Renditions
+from assets.transcode import Renditions, blocking_checks, checked
 from reelflow import layout
 from storage.catalog import NewStreamAsset, StreamFormat
-
-# Versions kept in the object store: the published one and the one before it, which players
-# that loaded their manifest just before the switch may still be reading.
-KEEP_VERSIONS = 2
 
 
 @asset(
@@ -25,6 +23,7 @@ KEEP_VERSIONS = 2
     retry_policy=TRANSIENT_RETRY,
     kinds={"s3"},
     op_tags=LIGHT_STEP,
+    check_specs=blocking_checks("published_video", CAPTION_CHECKS),
 )
 def published_video(
     context: AssetExecutionContext,
@@ -33,10 +32,11 @@ def published_video(
     packaged_streams: Package,
     protected_streams: ProtectedStreams,
     thumbnails: ThumbnailFiles,
+    captions: CaptionFiles,
     catalog: CatalogResource,
     object_store: ObjectStoreResource,
     media: MediaResource,
-) -> str:
+) -> Iterator[Output[str] | AssetCheckResult]:
     """The playable package behind the CDN, and the video switched to it in the catalog."""
     video_id = source_video.video_id
     # A premium video is published encrypted only: its clear segments stay in the run's work
@@ -50,8 +50,12 @@ def published_video(
 
     store = object_store.store()
     prefix = layout.video_prefix(video_id)
-    # Copied inside the store, manifests last; CURRENT moves only once every object is there.
-    version = store.publish_copies(prefix, folders)
+    # Copied inside the store, manifests last, with the captions merged into them; CURRENT
+    # moves only once every object is there.
+    version, captions_check = publish_version(store, video_id, folders, captions)
+    if not captions_check.passed:
+        yield from checked(version, {"version": version}, [captions_check])
+        return
     rows = [
         NewStreamAsset(
             width=rung.width,
@@ -79,7 +83,8 @@ def published_video(
     # it left, is no one else's.
     work_objects = store.delete_prefix(layout.video_work_prefix(video_id))
 
-    context.add_output_metadata(
+    yield from checked(
+        version,
         {
             "version": version,
             "dash": MetadataValue.url(
@@ -93,6 +98,7 @@ def published_video(
             "objects": objects,
             "pruned_versions": len(removed),
             "work_objects_deleted": work_objects,
-        }
+            "captions": ", ".join(captions.languages) or "none",
+        },
+        [captions_check],
     )
-    return version

@@ -5,10 +5,13 @@ from datetime import timedelta
 from dagster import Definitions, load_asset_checks_from_modules, load_assets_from_modules
 
 from assets import (
+    captions,
+    community,
     drm,
     engagement,
     ingest,
     package,
+    playback,
     publish,
     recommendations,
     thumbnails,
@@ -21,7 +24,7 @@ from pipelines.alerts import (
     stuck_video_alert,
 )
 from pipelines.analytics_jobs import engagement_daily, train_recommendations
-from pipelines.jobs import media_lifecycle
+from pipelines.jobs import caption_update, media_lifecycle
 from pipelines.maintenance import clean_up_uploads, uploads_schedule
 from pipelines.recovery import media_cancel_sensor, media_failure_sensor, stalled_video_sensor
 from pipelines.resources import resources_for
@@ -34,14 +37,32 @@ from pipelines.sensors import (
 )
 from reelflow.settings import Settings
 
-STAGES = [ingest, transcode, package, drm, thumbnails, publish, engagement, recommendations]
+STAGES = [
+    ingest,
+    transcode,
+    package,
+    drm,
+    thumbnails,
+    captions,
+    publish,
+    engagement,
+    community,
+    playback,
+    recommendations,
+]
 
 
 def build_definitions(settings: Settings) -> Definitions:
     return Definitions(
         assets=load_assets_from_modules(STAGES),
         asset_checks=[*load_asset_checks_from_modules(STAGES), *FRESHNESS_CHECKS],
-        jobs=[media_lifecycle, engagement_daily, train_recommendations, clean_up_uploads],
+        jobs=[
+            media_lifecycle,
+            caption_update,
+            engagement_daily,
+            train_recommendations,
+            clean_up_uploads,
+        ],
         schedules=[engagement_schedule, recommendations_schedule, uploads_schedule],
         sensors=[
             upload_sensor,

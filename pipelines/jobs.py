@@ -2,6 +2,7 @@
 
 from dagster import AssetSelection, PartitionedConfig, define_asset_job
 
+from assets.captions import CAPTION_UPDATE
 from assets.ingest import GROUP as MEDIA
 from assets.ingest import videos
 from pipelines.executors import media_executor
@@ -13,8 +14,21 @@ from reelflow.settings import Settings
 # backfill over many) from the UI or `dagster job backfill`.
 media_lifecycle = define_asset_job(
     media_runs.JOB,
-    selection=AssetSelection.groups(MEDIA),
+    selection=AssetSelection.groups(MEDIA) - CAPTION_UPDATE,
     tags={"reelflow/stage": "transcode"},
+    executor_def=media_executor(Settings()),
+    config=PartitionedConfig(
+        partitions_def=videos,
+        run_config_for_partition_key_fn=lambda _: {},
+        tags_for_partition_key_fn=lambda video_id: {VIDEO_TAG: video_id},
+    ),
+)
+
+# A caption change on a published video: a new version from the published one, no encoding.
+# Tagged with the video, so it never runs beside a media run of it.
+caption_update = define_asset_job(
+    media_runs.CAPTIONS_JOB,
+    selection=CAPTION_UPDATE,
     executor_def=media_executor(Settings()),
     config=PartitionedConfig(
         partitions_def=videos,

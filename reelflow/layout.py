@@ -5,6 +5,9 @@
                                /hls-aes/   AES-128 HLS (`master.m3u8`) of a premium video
                                /thumbs/    `poster.jpg`, `sprite_001.jpg`..., `thumbnails.vtt`
 
+    uploads/<video id>/captions/<lang>.vtt a caption track, normalised WebVTT; packaged into
+                                           `stream/captions/` and `hls-aes/captions/`
+
     work/<video id>/<run id>/<asset>/      what one step of a media run made, for the steps after
                                            it (they may run on other hosts); the video's whole
                                            `work/<video id>/` goes once a version is published
@@ -21,6 +24,8 @@ from uuid import UUID
 
 VIDEOS = "videos"
 WORK = "work"
+UPLOADS = "uploads"
+CAPTIONS = "captions"
 # The folders of one published version.
 STREAM = "stream"
 HLS_AES = "hls-aes"
@@ -98,3 +103,13 @@ def _segment(value: str, what: str) -> str:
     if not value or "/" in value or value in (".", ".."):
         raise ValueError(f"{value!r} is not a {what}")
     return value
+
+
+def captions_key(video_id: UUID | str, language: str) -> str:
+    """`uploads/<id>/captions/<language>.vtt`: a caption track as its creator gave it, normalised.
+
+    Beside the video's sources, not under `work/` (deleted at each publication): every media
+    run packages it again, and it goes when the video does.
+    """
+    video = _segment(str(video_id), "video id")
+    return f"{UPLOADS}/{video}/{CAPTIONS}/{_segment(language, 'language')}.vtt"

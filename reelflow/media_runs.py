@@ -12,6 +12,8 @@ from uuid import UUID
 LOCATION = "reelflow"
 REPOSITORY = "__repository__"
 JOB = "media_lifecycle"
+# A published video made again with its current captions, from its published streams.
+CAPTIONS_JOB = "caption_update"
 # One partition per video, its key the video id.
 PARTITIONS = "videos"
 

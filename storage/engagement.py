@@ -32,15 +32,17 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from storage.community import COMMUNITY, COMMUNITY_SCHEMA
 from storage.history import FINISHED_FRACTION
 from storage.objects import ObjectStore
+from storage.playback import QUALITY, QUALITY_OVERALL, QUALITY_SCHEMAS
 from storage.spark import physical_plan, read_watch_events
 
 ANALYTICS_PREFIX = "analytics"
 INTERACTIONS = "user_video_interactions"
 ENGAGEMENT = "daily_video_engagement"
 TRENDING = "trending_videos"
-DATASETS = (INTERACTIONS, ENGAGEMENT, TRENDING)
+DATASETS = (INTERACTIONS, ENGAGEMENT, TRENDING, COMMUNITY, QUALITY, QUALITY_OVERALL)
 # One object per partition: replacing a single object is atomic on S3 and in the local store,
 # which no multi-object swap can be (S3 has no rename).
 PARTITION_OBJECT = "part-00000.parquet"
@@ -104,6 +106,8 @@ SCHEMAS = {
     INTERACTIONS: INTERACTIONS_SCHEMA,
     ENGAGEMENT: ENGAGEMENT_SCHEMA,
     TRENDING: TRENDING_SCHEMA,
+    COMMUNITY: COMMUNITY_SCHEMA,
+    **QUALITY_SCHEMAS,
 }
 
 _PARTITION_DAY = re.compile(r"day=(\d{4}-\d{2}-\d{2})")

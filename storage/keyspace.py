@@ -51,7 +51,12 @@ SECONDS_PER_DAY = 86_400
 
 _KEYSPACE_NAME = re.compile(r"[a-z][a-z0-9_]{0,47}")
 _CQL_FILE = re.compile(r"(\d{4})_[a-z0-9_]+\.cql")
-_TTL_TABLES = ("watch_events_by_day", "event_days_by_user")
+_TTL_TABLES = (
+    "watch_events_by_day",
+    "event_days_by_user",
+    "playback_sessions",
+    "playback_events_by_day",
+)
 
 
 class SchemaOutOfDate(RuntimeError):

@@ -15,6 +15,7 @@ from cassandra import DriverException
 from cassandra.cluster import NoHostAvailable
 from fastapi import APIRouter, Request, status
 
+from api import community as community_export
 from api.deps import (
     CatalogDep,
     CurrentUser,
@@ -231,7 +232,8 @@ def _confirm_password(
     responses={401: UNAUTHENTICATED, 503: HISTORY_UNAVAILABLE},
 )
 def export_me(user: CurrentUser, catalog: CatalogDep, history: HistoryDep) -> UserExport:
-    """Everything kept about you: profile, subscriptions, comments, videos, viewing history."""
+    """Everything kept about you: profile, subscriptions, comments, videos, viewing history,
+    ratings and playlists."""
     with history_errors():
         entries = history.history(user.id)
     return UserExport(
@@ -243,6 +245,8 @@ def export_me(user: CurrentUser, catalog: CatalogDep, history: HistoryDep) -> Us
         comments=[CommentExport.model_validate(c) for c in catalog.list_comments_by_user(user.id)],
         videos=[VideoExport.model_validate(v) for v in _all_videos(catalog, user.id)],
         history=[HistoryEntryExport.model_validate(e) for e in entries],
+        ratings=community_export.ratings(catalog, user.id),
+        playlists=community_export.playlists(catalog, user.id),
     )
 
 

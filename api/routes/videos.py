@@ -25,9 +25,10 @@ from api.deps import (
     SettingsDep,
     StoreDep,
 )
-from api.errors import INVALID_BODY, UNAUTHENTICATED, ApiError, error
+from api.errors import INVALID_BODY, UNAUTHENTICATED, ApiError, error, not_found
 from api.limits import RATE_LIMITED
 from api.public_reads import VideoAnswer
+from api.schemas.captions import CaptionTrackPublic
 from api.schemas.videos import (
     DrmPublic,
     PlaybackPublic,
@@ -46,7 +47,17 @@ from media import drm as media_drm
 from reelflow import layout
 from reelflow.settings import Settings
 from storage import uploads
-from storage.catalog import Catalog, DrmScheme, Role, UploadQuota, User, Video, Visibility
+from storage.catalog import (
+    Catalog,
+    DrmScheme,
+    NotFound,
+    RatingCounts,
+    Role,
+    UploadQuota,
+    User,
+    Video,
+    Visibility,
+)
 from storage.objects import Part
 from storage.uploads import NewVideo, UploadError
 
@@ -114,12 +125,18 @@ def _playback(
 
 
 def video_public(
-    video: Video, user: User | None, catalog: Catalog, settings: Settings
+    video: Video,
+    user: User | None,
+    catalog: Catalog,
+    settings: Settings,
+    rated: RatingCounts | None = None,
 ) -> VideoPublic:
     """The video as `user` (who can see it) may see it, with playback URLs if they may play it."""
     signer = UrlSigner.from_settings(settings)
     poster_url, vtt_url = _thumbnails(video, settings, signer)
     version = video.published_version
+    if rated is None:
+        rated = catalog.rating_counts(video.id)
     return VideoPublic(
         id=video.id,
         title=video.title,
@@ -142,6 +159,12 @@ def video_public(
             if version is not None and access.can_play(video, user)
             else None
         ),
+        captions=[
+            CaptionTrackPublic(language=track.language, label=track.label)
+            for track in catalog.list_captions(video.id)
+        ],
+        likes=rated.likes,
+        dislikes=rated.dislikes,
     )
 
 
@@ -284,9 +307,15 @@ def read_video(
     """A video's metadata, and signed playback URLs when the caller may play it."""
 
     def load() -> VideoAnswer:
-        video = access.visible_video_or_404(catalog, video_id, user)
+        # The row and its like and dislike counts in one statement: this is the hot path.
+        try:
+            video, rated = catalog.get_video_rated(video_id)
+        except NotFound:
+            raise not_found("video") from None
+        if not access.can_see(video, user):
+            raise not_found("video")
         shared = video.visibility == Visibility.PUBLIC and not access.can_manage(video, user)
-        body = video_public(video, user, catalog, settings).model_dump_json()
+        body = video_public(video, user, catalog, settings, rated).model_dump_json()
         return VideoAnswer(video.uploaded_by_user_id, body, shared)
 
     if access.is_admin(user):

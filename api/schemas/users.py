@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, field_validator
 
 from api.schemas import StorableRequest
+from api.schemas.community import PlaylistExport, RatingExport
 from storage.catalog import (
     EncodingStatus,
     Role,
@@ -189,3 +190,5 @@ class UserExport(BaseModel):
     comments: list[CommentExport]
     videos: list[VideoExport]
     history: list[HistoryEntryExport]
+    ratings: list[RatingExport] = []
+    playlists: list[PlaylistExport] = []

@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from api.schemas import StorableRequest
+from api.schemas.captions import CaptionTrackPublic
 from storage.catalog import EncodingStatus, Visibility
 
 # The catalog's own limits (videos_title_check, videos_description_check).
@@ -147,6 +148,9 @@ class VideoPublic(BaseModel):
     taken_down_at: datetime | None = None
     takedown_reason: str | None = None
     playback: PlaybackPublic | None = None
+    captions: list[CaptionTrackPublic] = []
+    likes: int = 0
+    dislikes: int = 0
 
 
 class TakedownRequest(_Request):

@@ -8,8 +8,9 @@ aggregate, one module each, on the pool and transaction of `base`:
   `login_failures`: the sign-in throttle
 - `videos`: one video's fields, state and moderation; `listings`: search, feed, trending
 - `uploads`: a source's upload and the encoding states it drives; `publishing`: stream assets
-- `drm_keys`, `billing` (plans, subscriptions, provider events), `comments`,
+- `drm_keys`, `billing` (plans, subscriptions, provider events), `comments`, `captions`,
   `analytics_erasures`
+- `ratings`: likes and dislikes with their event log; `playlists`: viewers' lists, watch later
 - `registrations`: accounts made and recovered by mail; `outbox`: the mail queued for sending
 
 The rows are the frozen models of `models`, the deliberate failures the errors of `errors`.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 from storage.catalog.analytics_erasures import AnalyticsErasures
 from storage.catalog.billing import Billing
+from storage.catalog.captions import Caption, Captions
 from storage.catalog.comments import MAX_COMMENT_CHARS, Comments
 from storage.catalog.drm_keys import DrmKeys
 from storage.catalog.errors import (
@@ -59,7 +61,17 @@ from storage.catalog.models import (
     Visibility,
 )
 from storage.catalog.outbox import MailOutbox, OutboxMail
+from storage.catalog.playlists import (
+    MAX_PLAYLIST_ITEMS,
+    Playlist,
+    PlaylistEntry,
+    PlaylistItem,
+    PlaylistKind,
+    Playlists,
+    PlaylistVisibility,
+)
 from storage.catalog.publishing import Publishing
+from storage.catalog.ratings import CommunityDay, Rating, RatingCounts, Ratings, VideoCommunityDay
 from storage.catalog.registrations import Registrations
 from storage.catalog.sessions import Sessions
 from storage.catalog.uploads import (
@@ -76,10 +88,21 @@ __all__ = [
     "AWAITING_INGEST_STATUSES",
     "DEFAULT_UPLOAD_TTL",
     "MAX_COMMENT_CHARS",
+    "MAX_PLAYLIST_ITEMS",
     "OPEN_UPLOAD_STATUSES",
     "SEARCH_CONFIG",
     "AnalyticsErasure",
+    "CommunityDay",
+    "Playlist",
+    "PlaylistEntry",
+    "PlaylistItem",
+    "PlaylistKind",
+    "PlaylistVisibility",
+    "Rating",
+    "RatingCounts",
+    "VideoCommunityDay",
     "BillingInterval",
+    "Caption",
     "Catalog",
     "CatalogError",
     "Comment",
@@ -127,7 +150,10 @@ class Catalog(
     DrmKeys,
     Billing,
     Comments,
+    Captions,
     AnalyticsErasures,
+    Ratings,
+    Playlists,
     Registrations,
     MailOutbox,
 ):

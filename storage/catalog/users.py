@@ -22,6 +22,7 @@ from storage.catalog.base import (
 )
 from storage.catalog.errors import EmailTaken, NotFound
 from storage.catalog.models import Role, User
+from storage.catalog.ratings import erase_community
 
 
 class Users(CatalogBase):
@@ -108,7 +109,8 @@ class Users(CatalogBase):
         return user
 
     def erase_user(self, user_id: UUID, *, analytics_days: Iterable[date] = ()) -> User:
-        """Anonymise an account: address replaced, password and profile cleared, comments orphaned.
+        """Anonymise an account: address replaced, password and profile cleared, comments orphaned,
+        ratings and playlists removed.
 
         Videos and subscriptions stay: the first are the platform's content, the second are
         billing records the law makes us keep. Erasing twice is harmless. `analytics_days`, the
@@ -123,8 +125,11 @@ class Users(CatalogBase):
         with self._transaction() as conn:
             user = _found(_fetch_one(conn, User, query, (user_id,)), f"user {user_id}")
             conn.execute("UPDATE comments SET user_id = NULL WHERE user_id = %s", (user_id,))
+            rated = erase_community(conn, user_id)
             _insert_analytics_erasure(conn, analytics_days)
         self._changed("user", user_id)
+        for video_id in rated:
+            self._changed("video", video_id)
         return user
 
 

@@ -6,13 +6,23 @@ from __future__ import annotations
 import json
 import re
 
+import httpx
 from playwright.sync_api import Page, expect
 
 from devstack.web import WEB_DIR, installed_digest, lock_digest
 from tests.e2e.site import Site, wait_for_playback
 from tests.fixtures.browser import Web
 
-PAGES = ("/", "/login.html", "/search.html", "/upload.html", "/confirm.html", "/reset.html")
+PAGES = (
+    "/",
+    "/login.html",
+    "/search.html",
+    "/upload.html",
+    "/confirm.html",
+    "/reset.html",
+    "/dashboard.html",
+    "/playlists.html",
+)
 EXTERNAL_URL = re.compile(r"""(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}""", re.IGNORECASE)
 
 
@@ -34,6 +44,16 @@ def test_the_served_player_is_the_pinned_package(page: Page, site: Site) -> None
     assert installed_digest() == lock_digest(), "run `reelflow bootstrap`"
     page.goto(site.watch_url(site.public))
     assert page.evaluate("shaka.Player.version").startswith(f"v{pinned}")
+
+
+def test_the_served_chart_library_is_the_pinned_package(site: Site) -> None:
+    lock = json.loads((WEB_DIR / "package-lock.json").read_text())
+    pinned = lock["packages"]["node_modules/uplot"]["version"]
+    served = httpx.get(site.at("/vendor/uplot/uPlot.esm.js"))
+    assert served.status_code == 200
+    assert served.headers["content-type"].startswith("text/javascript")
+    # The banner at the top of the file names the release it was built from.
+    assert f"uPlot (v{pinned})" in served.text[:500]
 
 
 def test_no_page_names_another_origin() -> None:

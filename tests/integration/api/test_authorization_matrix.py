@@ -37,6 +37,7 @@ from storage.catalog import (
     Catalog,
     DrmScheme,
     NewStreamAsset,
+    PlaylistVisibility,
     Role,
     StreamFormat,
     SubscriptionStatus,
@@ -205,8 +206,43 @@ def fresh_video(kind: str) -> Target:
     return lambda w: {"video_id": w.new_video(kind)}
 
 
+def fresh_captioned(kind: str) -> Target:
+    """A new video like the world's `kind` one, with English captions."""
+
+    def make(w: World) -> dict[str, Any]:
+        video_id = w.new_video(kind)
+        w.catalog.put_caption(video_id, "en", "English", f"uploads/{video_id}/captions/en.vtt", 1)
+        return {"video_id": video_id, "language": "en"}
+
+    return make
+
+
+def in_language(target: Target, language: str = "en") -> Target:
+    return lambda w: {**target(w), "language": language}
+
+
 def fresh_comment(kind: str) -> Target:
     return lambda w: {"comment_id": w.new_comment(kind)}
+
+
+def owners_playlist(visibility: str, item: str | None = None) -> Target:
+    """A new list of the owner's, holding the world's `item` video (also the target's)."""
+
+    def make(w: World) -> dict[str, Any]:
+        owner = w.users["owner"]
+        playlist = w.catalog.create_playlist(
+            owner, "Matrix", visibility=PlaylistVisibility(visibility)
+        )
+        if item is None:
+            return {"playlist_id": playlist.id}
+        w.catalog.add_playlist_item(playlist.id, w.videos[item])
+        return {"playlist_id": playlist.id, "video_id": w.videos[item]}
+
+    return make
+
+
+def video_body(kind: str) -> Callable[[World], Any]:
+    return lambda w: {"video_id": str(w.videos[kind])}
 
 
 def kid_of(kind: str) -> Callable[[World], Any]:
@@ -231,6 +267,11 @@ def upload_video(w: World) -> dict[str, Any]:
 
 def nothing(w: World) -> dict[str, Any]:
     return {}
+
+
+def in_range(target: Target) -> Target:
+    """`target` asked about a fixed range of days (the analytics routes need one)."""
+    return lambda w: {**target(w), "query": "from=2026-11-01&to=2026-11-07"}
 
 
 def fixed(**params: Any) -> Target:
@@ -259,6 +300,17 @@ LINK = {"token": "an unknown link"}
 RESET = {"token": "an unknown link", "new_password": "long-enough-1"}
 
 
+def playback_events(kind: str) -> Callable[[World], Any]:
+    """A session's start on the world's video of `kind` (`unknown`: a video that does not exist)."""
+
+    def body(w: World) -> dict[str, Any]:
+        video_id = UNKNOWN if kind == "unknown" else w.videos[kind]
+        start = {"session_id": str(uuid4()), "video_id": str(video_id), "seq": 0, "t": 0}
+        return {"events": [start | {"type": "session_start"}]}
+
+    return body
+
+
 def address(w: World) -> dict[str, Any]:
     return {"email": f"new-{secrets.token_hex(4)}@example.com"}
 
@@ -275,7 +327,8 @@ class Row:
     # Statuses for: anonymous, other, owner, admin, subscriber (CALLERS).
     expect: tuple[int, int, int, int, int]
     target: Target = nothing
-    body: Callable[[World], Any] | dict[str, Any] | None = None
+    # A dict (or what a callable gives) is sent as JSON, bytes as they are.
+    body: Callable[[World], Any] | dict[str, Any] | bytes | None = None
     fresh: bool = False
 
     @property
@@ -290,11 +343,22 @@ TAKEDOWN = "/api/v1/admin/videos/{video_id:uuid}/takedown"
 RESTORE = "/api/v1/admin/videos/{video_id:uuid}/restore"
 UPLOAD = "/api/v1/uploads/{upload_id}"
 WATCH = "/api/v1/videos/{video_id}/watch"
+PLAYBACK_EVENTS = "/api/v1/playback/events"
 COMMENTS = "/api/v1/videos/{video_id}/comments"
+CAPTIONS = "/api/v1/videos/{video_id:uuid}/captions"
+CAPTION = "/api/v1/videos/{video_id:uuid}/captions/{language}"
+SUBTITLES = b"WEBVTT\n\n00:00:00.500 --> 00:00:02.000\nHello\n"
 COMMENT = "/api/v1/comments/{comment_id}"
+RATING = "/api/v1/videos/{video_id}/rating"
+PLAYLIST = "/api/v1/playlists/{playlist_id}"
+PLAYLIST_ITEMS = "/api/v1/playlists/{playlist_id}/items"
+PLAYLIST_ITEM = "/api/v1/playlists/{playlist_id}/items/{video_id}"
+WATCH_LATER = "/api/v1/users/me/watch-later"
 LICENSE = "/api/v1/drm/clearkey/license"
 HLS_KEY = "/api/v1/drm/hls-key/{video_id}"
 CDN = "/cdn/t/{token}/{key:path}"
+ANALYTICS_VIDEO = "/api/v1/analytics/videos/{video_id:uuid}"
+ANALYTICS_CHANNEL = "/api/v1/analytics/channels/{creator_id:uuid}"
 UNKNOWN = uuid4()
 RENAME = {"title": "Renamed"}
 TOKEN = {"refresh_token": "never-issued"}
@@ -306,6 +370,7 @@ ADMIN = 401, 403, 403, 200, 403
 PRIVATE = 404, 404, 200, 200, 404
 # Taken down: only admins see it (and even they may not play it: 403 on the playback routes).
 TAKEN_DOWN = 404, 404, 404, 200, 404
+TAKEN_DOWN_202 = 404, 404, 404, 202, 404
 
 
 def only(status: int) -> tuple[int, int, int, int, int]:
@@ -375,6 +440,15 @@ MATRIX = [
     Row("POST", WATCH, "private", (401, 404, 200, 200, 404), video("private"), WATCHED),
     Row("POST", WATCH, "premium", (401, 403, 200, 200, 200), video("premium"), WATCHED),
     Row("POST", WATCH, "taken down", (401, 404, 404, 403, 404), video("taken_down"), WATCHED),
+    # Playback quality: anyone who sees the video reports, signed in or not (a beacon sent as
+    # the page unloads carries no token); a hidden video is the same 404 as a missing one.
+    Row("POST", PLAYBACK_EVENTS, "public", only(202), body=playback_events("public")),
+    Row("POST", PLAYBACK_EVENTS, "premium", only(202), body=playback_events("premium")),
+    Row("POST", PLAYBACK_EVENTS, "private", (404, 404, 202, 202, 404),
+        body=playback_events("private")),
+    Row("POST", PLAYBACK_EVENTS, "taken down", TAKEN_DOWN_202,
+        body=playback_events("taken_down")),
+    Row("POST", PLAYBACK_EVENTS, "unknown", only(404), body=playback_events("unknown")),
     # Comments: read and written where the video is visible; deleted by author or admin.
     Row("GET", COMMENTS, "public", ALL, video("public")),
     Row("GET", COMMENTS, "private", PRIVATE, video("private")),
@@ -385,6 +459,63 @@ MATRIX = [
     Row("DELETE", COMMENT, "owner's, private", (401, 404, 204, 204, 404),
         fresh_comment("private")),
     Row("DELETE", COMMENT, "unknown", (401, 404, 404, 404, 404), fixed(comment_id=UNKNOWN)),
+    # Captions: listed for whoever may play the video, changed by its owner and admins.
+    Row("GET", CAPTIONS, "public", ALL, video("public")),
+    Row("GET", CAPTIONS, "premium", (401, 403, 200, 200, 200), video("premium")),
+    Row("GET", CAPTIONS, "private", PRIVATE, video("private")),
+    Row("GET", CAPTIONS, "taken down", (404, 404, 404, 403, 404), video("taken_down")),
+    Row("PUT", CAPTION, "public", (401, 403, 201, 201, 403), in_language(fresh_video("public")),
+        SUBTITLES),
+    Row("PUT", CAPTION, "private", (401, 404, 201, 201, 404), in_language(fresh_video("private")),
+        SUBTITLES),
+    Row("PUT", CAPTION, "taken down", (401, 404, 404, 201, 404),
+        in_language(fresh_video("taken_down")), SUBTITLES),
+    Row("DELETE", CAPTION, "public", (401, 403, 204, 204, 403), fresh_captioned("public")),
+    Row("DELETE", CAPTION, "private", (401, 404, 204, 204, 404), fresh_captioned("private")),
+    Row("DELETE", CAPTION, "none in that language", (401, 403, 404, 404, 403),
+        in_language(video("public"), "de")),
+    # Ratings: whoever may play the video rates it; reading and taking back need only sight.
+    Row("GET", RATING, "public", SIGNED_IN, video("public")),
+    Row("GET", RATING, "private", (401, 404, 200, 200, 404), video("private")),
+    Row("PUT", RATING, "public", SIGNED_IN, video("public"), {"value": "like"}),
+    Row("PUT", RATING, "premium", (401, 403, 200, 200, 200), video("premium"), {"value": "like"}),
+    Row("PUT", RATING, "private", (401, 404, 200, 200, 404), video("private"), {"value": "like"}),
+    Row("PUT", RATING, "taken down", (401, 404, 404, 403, 404), video("taken_down"),
+        {"value": "like"}),
+    Row("PUT", RATING, "unknown", (401, 404, 404, 404, 404), fixed(video_id=UNKNOWN),
+        {"value": "like"}),
+    Row("DELETE", RATING, "public", SIGNED_IN, video("public")),
+    Row("DELETE", RATING, "private", (401, 404, 200, 200, 404), video("private")),
+    # Playlists: only the owner changes one; a private one is 404 to everyone else, admins too.
+    Row("GET", "/api/v1/users/me/playlists", "own lists", SIGNED_IN),
+    Row("POST", "/api/v1/playlists", "new list", (401, 201, 201, 201, 201), body=RENAME),
+    Row("GET", PLAYLIST, "owner's private", (404, 404, 200, 404, 404), owners_playlist("private")),
+    Row("GET", PLAYLIST, "owner's public", ALL, owners_playlist("public")),
+    Row("GET", PLAYLIST, "unknown", only(404), fixed(playlist_id=UNKNOWN)),
+    Row("PATCH", PLAYLIST, "owner's private", (401, 404, 200, 404, 404),
+        owners_playlist("private"), RENAME),
+    Row("PATCH", PLAYLIST, "owner's public", (401, 403, 200, 403, 403),
+        owners_playlist("public"), RENAME),
+    Row("DELETE", PLAYLIST, "owner's private", (401, 404, 204, 404, 404),
+        owners_playlist("private")),
+    Row("DELETE", PLAYLIST, "owner's public", (401, 403, 204, 403, 403),
+        owners_playlist("public")),
+    Row("POST", PLAYLIST_ITEMS, "owner's public, public video", (401, 403, 201, 403, 403),
+        owners_playlist("public"), video_body("public")),
+    Row("POST", PLAYLIST_ITEMS, "owner's private, private video", (401, 404, 201, 404, 404),
+        owners_playlist("private"), video_body("private")),
+    Row("PATCH", PLAYLIST_ITEM, "owner's public", (401, 403, 200, 403, 403),
+        owners_playlist("public", "public"), {"position": 0}),
+    Row("PATCH", PLAYLIST_ITEM, "owner's private", (401, 404, 200, 404, 404),
+        owners_playlist("private", "public"), {"position": 0}),
+    Row("DELETE", PLAYLIST_ITEM, "owner's public", (401, 403, 204, 403, 403),
+        owners_playlist("public", "public")),
+    Row("DELETE", PLAYLIST_ITEM, "owner's private", (401, 404, 204, 404, 404),
+        owners_playlist("private", "private")),
+    Row("GET", WATCH_LATER, "own list", SIGNED_IN),
+    Row("POST", WATCH_LATER, "public video", (401, 201, 201, 201, 201), body=video_body("public")),
+    Row("POST", WATCH_LATER, "private video", (401, 404, 201, 201, 404),
+        body=video_body("private")),
     # Billing: plans by admins, a subscription of one's own.
     Row("GET", "/api/v1/plans", "catalogue", ALL),
     Row("PUT", "/api/v1/plans/{plan_id}", "define", ADMIN, fixed(plan_id=PLAN), PLAN_BODY),
@@ -408,6 +539,20 @@ MATRIX = [
     Row("GET", CDN, "forged token", only(403), stream("public", FORGED)),
     Row("GET", CDN, "taken down", only(404), stream("taken_down")),
     Row("OPTIONS", CDN, "CORS preflight", only(204), stream("public")),
+    # Analytics: a video's or channel's figures for its creator and admins; overall for admins.
+    Row("GET", ANALYTICS_VIDEO, "public", (401, 403, 200, 200, 403), in_range(video("public"))),
+    Row("GET", ANALYTICS_VIDEO, "private", (401, 404, 200, 200, 404), in_range(video("private"))),
+    Row("GET", ANALYTICS_VIDEO, "taken down", (401, 404, 404, 200, 404),
+        in_range(video("taken_down"))),
+    Row("GET", ANALYTICS_VIDEO, "unknown", (401, 404, 404, 404, 404),
+        in_range(fixed(video_id=UNKNOWN))),
+    Row("GET", "/api/v1/analytics/channels/me", "own channel", (401, 403, 200, 200, 403),
+        in_range(nothing)),
+    Row("GET", ANALYTICS_CHANNEL, "owner's", (401, 403, 200, 200, 403),
+        in_range(lambda w: {"creator_id": w.users["owner"]})),
+    Row("GET", ANALYTICS_CHANNEL, "unknown", (401, 403, 403, 404, 403),
+        in_range(fixed(creator_id=UNKNOWN))),
+    Row("GET", "/api/v1/analytics/overview", "every video", ADMIN, in_range(nothing)),
 ]
 # fmt: on
 
@@ -427,7 +572,10 @@ def test_authorization(world: World, row: Row) -> None:
         url = url_of(row, row.target(world))
         body = row.body(world) if callable(row.body) else row.body
         headers = world.caller(who, fresh=row.fresh)
-        response = world.client.request(row.method, url, json=body, headers=headers)
+        if isinstance(body, bytes):
+            response = world.client.request(row.method, url, content=body, headers=headers)
+        else:
+            response = world.client.request(row.method, url, json=body, headers=headers)
         got.append(response.status_code)
         if response.status_code == 404 and row.target is not nothing and row.method != "HEAD":
             # Hidden and missing look the same: one code, nothing about the resource.

@@ -59,8 +59,9 @@ def test_hot_requests_cost_what_they_did(
             f"/api/v1/videos/{video}/watch", json=report, headers=viewer.headers
         ).status_code
 
-    # Nothing cached yet: the session check (2), the video and its stream assets.
-    assert cost(client, read) <= Cost(postgres=4, cassandra=0)
+    # Nothing cached yet: the session check (2), the video, its stream assets and its caption
+    # tracks.
+    assert cost(client, read) <= Cost(postgres=5, cassandra=0)
     assert cost(client, read) <= Cost(postgres=0, cassandra=0)
     # The moment, the candidates and the trending ranking, then the page's videos; the viewer's
     # history.

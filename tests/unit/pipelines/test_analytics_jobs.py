@@ -20,4 +20,7 @@ def test_a_day_of_aggregates_materializes_what_dagster_computes_from_the_raw_eve
         "user_video_interactions",
         "daily_video_engagement",
         "trending_videos",
+        "daily_video_community",
+        "daily_playback_quality",
+        "daily_playback_quality_overall",
     }

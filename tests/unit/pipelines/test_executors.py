@@ -33,6 +33,7 @@ def test_cpu_heavy_media_steps_have_a_queue_of_their_own() -> None:
         "packaged_streams": LIGHT,
         "protected_streams": HEAVY,
         "thumbnails": HEAVY,
+        "captions": LIGHT,
         "published_video": LIGHT,
     }
 

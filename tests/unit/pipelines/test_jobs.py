@@ -22,9 +22,19 @@ def test_the_media_lifecycle_runs_every_media_stage() -> None:
         "packaged_streams",
         "protected_streams",
         "thumbnails",
+        "captions",
         "published_video",
     }
     assert job_def.partitions_def is not None and job_def.partitions_def.name == "videos"
+
+
+def test_a_caption_update_publishes_again_without_any_media_step() -> None:
+    job_def = defs.resolve_job_def("caption_update")
+    keys = {key.to_user_string() for key in job_def.asset_layer.executable_asset_keys}
+    assert keys == {"captioned_version"}
+    assert job_def.partitions_def is not None and job_def.partitions_def.name == "videos"
+    # Never beside a media run of the same video: both publish its versions.
+    assert job_def.get_tags_for_partition_key(VIDEO, selected_asset_keys=None)[VIDEO_TAG] == VIDEO
 
 
 VIDEO = "6f1c2a9e-3b4d-4e5f-8a7b-0c1d2e3f4a5b"

@@ -73,6 +73,13 @@ export async function renderAccount() {
     await api.signOut();
     location.assign('/login.html');
   });
+  const nav = document.querySelector('header.top nav');
+  if (!nav?.querySelector('a[href="/playlists.html"]')) {
+    nav?.append(h('a', {href: '/playlists.html'}, 'Playlists'));
+  }
+  if (['creator', 'admin'].includes(user.role) && !nav?.querySelector('a[href="/dashboard.html"]')) {
+    nav?.append(h('a', {href: '/dashboard.html'}, 'Dashboard'));
+  }
   const who = h('span', {class: 'who'}, user.email);
   if (user.subscription_status === 'active') {
     corner.replaceChildren(who, h('span', {class: 'badge premium'}, 'Premium'), signOut);

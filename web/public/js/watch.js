@@ -6,7 +6,10 @@
 // every few seconds and on pause and end. `?autoplay=0` waits for a click before loading.
 
 import * as api from './api.js';
+import {showCaptions} from './captions.js';
+import {showCommunity} from './community.js';
 import {formatTime, h, notify, renderAccount, renderCards} from './layout.js';
+import {trackQuality} from './qoe.js';
 
 const REPORT_EVERY_MS = 5000;
 // Saved positions this close to the end start the video over instead.
@@ -190,7 +193,11 @@ async function showSimilar() {
 async function play(meta) {
   const {playback} = meta;
   const player = new shaka.Player();
+  // Before attaching: the player picks its captions display then, and only with a container
+  // does it draw them in its UI (a native <track> would need a `data:` media source).
+  player.setVideoContainer(container);
   await player.attach(video);
+  const quality = trackQuality(player, video, videoId);
   const ui = new shaka.ui.Overlay(player, container, video);
   // No Chromecast: its sender script would come from Google's servers.
   ui.configure({castReceiverAppId: '', castSenderUrl: ''});
@@ -215,6 +222,7 @@ async function play(meta) {
   let refused = null;
   let stopReporting = () => {};
   const fail = (error) => {
+    quality.failed(error);
     refused = refusal(error, drm);
     stopReporting();
     player.unload().catch(() => {});
@@ -252,6 +260,7 @@ async function play(meta) {
     `${loaded.format.toUpperCase()}${drm ? ' · protected' : ''}` +
       (startAt ? ` · resumed at ${formatTime(startAt)}` : ''),
   );
+  showCaptions(player, document.getElementById('captions'));
   if (meta.thumbnails_vtt_url) {
     // Scrub previews on the seek bar; playback goes on without them.
     player.addThumbnailsTrack(meta.thumbnails_vtt_url, 'text/vtt').catch((error) => {
@@ -280,6 +289,7 @@ async function main() {
   }
   showDetails(meta);
   showSimilar();
+  showCommunity(meta).catch((error) => console.warn('no community controls:', error.message));
   if (!meta.playback) {
     explainUnplayable(meta);
     return;

@@ -419,6 +419,8 @@ def test_export_holds_profile_subscriptions_comments_videos_and_history(
         "comments",
         "videos",
         "history",
+        "ratings",
+        "playlists",
     }
     assert abs(datetime.fromisoformat(export["exported_at"]) - datetime.now(UTC)) < timedelta(
         minutes=1
