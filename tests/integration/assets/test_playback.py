@@ -16,6 +16,7 @@ from cassandra.cluster import Session
 from dagster import materialize
 
 from assets.playback import daily_playback_quality
+from cli.demo.lifecycle import stop_spark
 from pipelines.resources import resources_for
 from reelflow.settings import Settings
 from storage.engagement import partition_folder, read_partition
@@ -38,6 +39,10 @@ def at(day: date, hour: int, minute: int = 0, second: int = 0) -> datetime:
 def keyspace(cassandra_session: Session, settings: Settings) -> Iterator[str]:
     name = f"reelflow_test_{uuid4().hex[:16]}"
     apply_schema(cassandra_session, name, settings.cassandra_replication)
+    # The Spark session an earlier test left in this process reads Cassandra through a
+    # connector session that does not see keyspaces made after it opened: the asset starts a
+    # session of its own.
+    stop_spark()
     yield name
     cassandra_session.execute(f"DROP KEYSPACE IF EXISTS {name}")
 

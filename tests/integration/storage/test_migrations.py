@@ -20,6 +20,8 @@ CATALOG_TABLES = {
     "mail_outbox",
     "password_resets",
     "plans",
+    "playlist_items",
+    "playlists",
     "refresh_tokens",
     "registrations",
     "stream_assets",
@@ -27,6 +29,9 @@ CATALOG_TABLES = {
     "trending_videos",
     "uploads",
     "users",
+    "video_captions",
+    "video_rating_events",
+    "video_ratings",
     "videos",
 }
 
