@@ -39,6 +39,7 @@ from cli.demo.seeding import (
     watchable_videos,
 )
 from cli.demo.serving import child_environment, serve, stop, wait_until_interrupted
+from cli.demo.showcase import seed_captions, seed_community, seed_playback
 from cli.demo.terminal import phase, say
 from devstack import services
 from devstack.processes import Server
@@ -121,6 +122,7 @@ def build_platform(
             for video in library:
                 state = "new" if video.created else "uploaded" if video.uploaded else "exists"
                 say(f"  {state:<8} {video.visibility.value:<8} {video.title}")
+            say(f"  {seed_captions(catalog, connect.object_store(settings), library)}")
         with phase("media lifecycle, one run per video partition"):
             todo = videos_to_process(catalog, instance, library)
             if not todo:
@@ -136,9 +138,13 @@ def build_platform(
             for day in days if watchable else []:
                 count = written.get(day)
                 say(f"  {day}: " + (f"{count} events written" if day in written else "exist"))
+            played = seed_playback(history, watchable, days)
+            for day, count in played.items():
+                say(f"  {day}: {count} player quality events written")
+            say(f"  {seed_community(catalog, users, watchable, days)}")
     defs = definitions()
     with phase("viewing aggregates, one run per day partition"):
-        todo_days = days_to_aggregate(instance, daily_assets(defs), days, set(written))
+        todo_days = days_to_aggregate(instance, daily_assets(defs), days, {*written, *played})
         if not todo_days:
             say("  every day is aggregated")
         materialize_days(runs, todo_days)
@@ -189,6 +195,8 @@ def _print_welcome(children: Sequence[Server]) -> None:
     say("Reelflow is running. Ctrl-C stops it.")
     say(f"  Dagster UI        {urls['dagster-webserver']}  (asset graph, runs, checks)")
     say(f"  Player and feed   {api}/")
+    say(f"  Playlists         {api}/playlists.html")
+    say(f"  Creator dashboard {api}/dashboard.html  (creator@example.com, admin@example.com)")
     say(f"  API docs          {api}/docs")
     say(f"Demo accounts, password '{DEMO_PASSWORD}':")
     for account in DEMO_ACCOUNTS:

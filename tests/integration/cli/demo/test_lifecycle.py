@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -20,12 +21,15 @@ from cli.demo.lifecycle import (
 )
 from cli.demo.seeding import DemoClip, seed_library, seed_users, watchable_videos
 from cli.demo.serving import child_environment
+from cli.demo.showcase import CAPTIONS, seed_captions
 from pipelines.jobs import media_lifecycle
+from reelflow.layout import hls_master_key, video_prefix
 from reelflow.media_runs import PARTITION_TAG
 from reelflow.settings import Settings
-from storage.catalog import Catalog, EncodingStatus
+from storage.catalog import Catalog, EncodingStatus, Visibility
 from storage.objects import LocalObjectStore
 from storage.seed import days_ending
+from tests.integration.cli.demo.conftest import TINY_PUBLIC
 
 
 def test_media_lifecycle_runs_once_per_video(
@@ -47,7 +51,12 @@ def test_media_lifecycle_runs_once_per_video(
     }.items():
         monkeypatch.setenv(name, value)
     users = seed_users(catalog)
-    library = seed_library(catalog, store, users.creator, tiny_clips, tmp_path / "clips")
+    # Long enough for the demo's captions, whose last cue ends at 7 s.
+    clips = [replace(clip, duration_s=8.0) if clip == TINY_PUBLIC else clip for clip in tiny_clips]
+    library = seed_library(catalog, store, users.creator, clips, tmp_path / "clips")
+    public = next(video for video in library if video.visibility == Visibility.PUBLIC)
+    assert seed_captions(catalog, store, library) == (f"captions in en, fr on {public.title!r}")
+    assert seed_captions(catalog, store, library) == f"captions of {public.title!r} exist"
     with instance_for_test() as instance:
         assert videos_to_process(catalog, instance, library) == library
         lines: list[str] = []
@@ -70,6 +79,11 @@ def test_media_lifecycle_runs_once_per_video(
         assert lines.count("    + published_video materialized") == 2
         assert any(line.startswith("    v check ") for line in lines)
         assert not any(" FAILED" in line for line in lines)
+        # The demo's captions went out with the public video's first version.
+        version = store.current_version(video_prefix(public.video_id))
+        assert version is not None
+        master = store.get_bytes(hls_master_key(public.video_id, version)).decode()
+        assert master.count("TYPE=SUBTITLES") == len(CAPTIONS)
         watchable = watchable_videos(catalog, library)
         assert [(w.video.video_id, w.visibility, w.audience) for w in watchable] == [
             (v.video_id, v.visibility, v.audience) for v in library
